@@ -1,0 +1,227 @@
+/*
+ * The control server: one thread per instance answering the control
+ * library on $JETSNAP_RUNTIME_DIR/<pid>.sock (api/protocol.h), and the
+ * freeze timeout, enforced here so that a control process that dies never
+ * leaves the database frozen.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+static int listen_fd = -1;
+static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static pid_t owner_pid;
+
+/* Touched only by the control thread. */
+static uint64_t enrolled_snap, frozen_snap, timed_out_snap;
+static uint64_t deadline_us;	/* 0: no freeze to expire */
+
+int js_control_fd(void)
+{
+	return listen_fd;
+}
+
+static bool peer_allowed(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return false;
+	return cred.uid == 0 || cred.uid == getuid();
+}
+
+static void expire_freeze(void)
+{
+	js_log("freeze of session %llu timed out; draining", (unsigned long long)frozen_snap);
+	js_engine_drain();
+	timed_out_snap = frozen_snap;
+	frozen_snap = 0;
+	enrolled_snap = 0;
+	deadline_us = 0;
+}
+
+static JET_ERR handle(const struct js_request *rq, struct js_reply *rp, char *paths, size_t cap)
+{
+	JET_ERR err;
+
+	switch (rq->op) {
+	case JS_OP_STATUS:
+		return JET_errSuccess;
+	case JS_OP_ENROLL:
+		if (rq->snap_id == 0)
+			return JET_errInvalidParameter;
+		if (enrolled_snap && enrolled_snap != rq->snap_id) {
+			snprintf(rp->reason, sizeof rp->reason, "instance %s is already in snapshot session %llu",
+				 js_cfg.instance, (unsigned long long)enrolled_snap);
+			return JET_errOSSnapshotNotAllowed;
+		}
+		enrolled_snap = rq->snap_id;
+		return JET_errSuccess;
+	case JS_OP_UNENROLL:
+		if (enrolled_snap == rq->snap_id && frozen_snap != rq->snap_id)
+			enrolled_snap = 0;
+		return JET_errSuccess;
+	case JS_OP_FREEZE:
+		if (rq->snap_id == 0 || enrolled_snap != rq->snap_id || frozen_snap)
+			return JET_errOSSnapshotInvalidSequence;
+		err = js_engine_freeze(rq->snap_id, rp->reason, sizeof rp->reason);
+		if (err != JET_errSuccess)
+			return err;
+		frozen_snap = rq->snap_id;
+		if (timed_out_snap == rq->snap_id)
+			timed_out_snap = 0;
+		deadline_us = js_now_us() + rq->timeout_ms * 1000;
+		js_log("frozen for session %llu, timeout %llu ms", (unsigned long long)rq->snap_id,
+		       (unsigned long long)rq->timeout_ms);
+		rp->paths_len = js_engine_files(paths, cap, &rp->nfiles);
+		return JET_errSuccess;
+	case JS_OP_THAW:
+		if (rq->snap_id && rq->snap_id == timed_out_snap)
+			return JET_errOSSnapshotTimeOut;
+		if (rq->snap_id == 0 || frozen_snap != rq->snap_id)
+			return JET_errOSSnapshotInvalidSequence;
+		js_engine_drain();
+		frozen_snap = 0;
+		deadline_us = 0;
+		return JET_errSuccess;
+	case JS_OP_FILES:
+		rp->paths_len = js_engine_files(paths, cap, &rp->nfiles);
+		return JET_errSuccess;
+	default:
+		snprintf(rp->reason, sizeof rp->reason, "unknown request %u", rq->op);
+		return JET_errInvalidParameter;
+	}
+}
+
+static void serve_one(int fd)
+{
+	static char out[JS_REPLY_MAX];
+	struct js_reply *rp = (struct js_reply *)out;
+	struct js_request rq;
+	ssize_t n;
+
+	memset(rp, 0, sizeof *rp);
+	rp->magic = JS_PROTO_MAGIC;
+	if (!peer_allowed(fd))
+		return;
+	/* A slow or silent client must not hold the instance hostage. */
+	struct timeval tv = { 2, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	n = recv(fd, &rq, sizeof rq, 0);
+	if (n != (ssize_t)sizeof rq || rq.magic != JS_PROTO_MAGIC || rq.version != JS_PROTO_VERSION) {
+		rp->err = JET_errInvalidParameter;
+		snprintf(rp->reason, sizeof rp->reason, "malformed request (%zd bytes)", n);
+	} else {
+		rp->err = handle(&rq, rp, out + sizeof *rp, sizeof out - sizeof *rp);
+	}
+	rp->status.pid = owner_pid;
+	snprintf(rp->status.name, sizeof rp->status.name, "%s", js_cfg.instance);
+	js_engine_status(&rp->status);
+	rp->status.snap_id = enrolled_snap;
+	rp->status.timed_out_snap_id = timed_out_snap;
+	send(fd, out, sizeof *rp + rp->paths_len, MSG_NOSIGNAL);
+}
+
+static void *control_loop(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct pollfd p = { .fd = listen_fd, .events = POLLIN };
+		int timeout = -1;
+
+		if (deadline_us) {
+			uint64_t now = js_now_us();
+
+			if (now >= deadline_us) {
+				expire_freeze();
+				continue;
+			}
+			timeout = (int)((deadline_us - now + 999) / 1000);
+		}
+		if (poll(&p, 1, timeout) <= 0)
+			continue;
+		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0)
+			continue;
+		js_mark_own_fd(fd, true);
+		serve_one(fd);
+		js_mark_own_fd(fd, false);
+		REAL(close)(fd);
+	}
+	return NULL;
+}
+
+static int make_runtime_dir(void)
+{
+	struct stat st;
+
+	if (REAL(mkdir)(js_cfg.runtime_dir, 0700) < 0 && errno != EEXIST)
+		return -1;
+	if (REAL(stat)(js_cfg.runtime_dir, &st) < 0)
+		return -1;
+	/* Someone else's directory, or one others can enter, is not ours. */
+	if (st.st_uid != getuid() || (st.st_mode & 077)) {
+		js_log("refusing runtime dir %s: must be owned by uid %u with mode 0700",
+		       js_cfg.runtime_dir, (unsigned)getuid());
+		return -1;
+	}
+	return 0;
+}
+
+static void remove_socket(void)
+{
+	if (owner_pid == getpid() && sock_path[0])
+		REAL(unlink)(sock_path);
+}
+
+void js_control_start(void)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	sigset_t all, old;
+	pthread_t tid;
+	int fd;
+
+	owner_pid = getpid();
+	if (make_runtime_dir() < 0)
+		return;
+	if (snprintf(sock_path, sizeof sock_path, "%s/%d.sock", js_cfg.runtime_dir, (int)owner_pid) >=
+	    (int)sizeof sock_path) {
+		js_log("runtime dir path too long for a socket: %s", js_cfg.runtime_dir);
+		sock_path[0] = 0;
+		return;
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	memcpy(addr.sun_path, sock_path, sizeof sock_path);
+	/* A process that exec'd keeps its pid: its old socket is ours now. */
+	REAL(unlink)(sock_path);
+	if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(fd, 16) < 0) {
+		js_log("cannot serve %s: %s", sock_path, strerror(errno));
+		REAL(close)(fd);
+		return;
+	}
+	listen_fd = fd;
+	js_mark_own_fd(fd, true);
+	atexit(remove_socket);
+	/* The control thread takes no signal meant for the application. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (pthread_create(&tid, NULL, control_loop, NULL) == 0)
+		pthread_detach(tid);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	js_log("instance %s serving %s", js_cfg.instance, sock_path);
+}

@@ -1,0 +1,90 @@
+/*
+ * Internal interfaces of the preload shim.  Nothing here is exported.
+ */
+#ifndef JETSNAP_SHIM_H
+#define JETSNAP_SHIM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "funcs.h"
+#include "jetsnap.h"
+#include "protocol.h"
+
+/* real.c: pointers to the next definition of every wrapped function. */
+#define JS_DECLARE_REAL(ret, name, params, class) \
+	typedef ret js_##name##_fn params; \
+	extern js_##name##_fn *js_real_##name; \
+	js_##name##_fn *js_resolve_##name(void);
+JS_FUNCS(JS_DECLARE_REAL)
+#undef JS_DECLARE_REAL
+/* The real function, resolved on first use (a wrapper may run before our
+ * constructor when another library's constructor does I/O). */
+#define REAL(name) (js_real_##name ? js_real_##name : js_resolve_##name())
+void js_resolve_all(void);
+
+/* config.c: environment values, copied once at start (PostgreSQL
+ * overwrites its environ block for its process title). */
+struct js_config {
+	char runtime_dir[256];
+	char state_dir[256];
+	char instance[JS_NAME_MAX];
+	char paths[4096];	/* JETSNAP_PATHS, colon-separated, "" = all */
+	char volatile_globs[1024];	/* JETSNAP_VOLATILE */
+	char log_path[256];
+};
+extern struct js_config js_cfg;
+void js_config_load(void);
+bool js_path_is_memory_only(const char *path);
+bool js_path_in_scope(const char *path);
+bool js_path_is_own(const char *path);
+bool js_path_is_volatile(const char *path);
+
+/* log.c: JETSNAP_LOG, never the application's stdout/stderr. */
+void js_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* gate.c: may a mutation pass straight to the filesystem? */
+enum { JS_RUNNING = JS_STATE_RUNNING, JS_FROZEN = JS_STATE_FROZEN, JS_DRAINING = JS_STATE_DRAINING };
+extern _Atomic int js_state;
+static inline bool js_running(void)
+{
+	return atomic_load_explicit(&js_state, memory_order_acquire) == JS_RUNNING;
+}
+bool js_gate_enter(void);	/* true: pass through, then call js_gate_exit */
+void js_gate_exit(void);
+void js_gate_close(int state);	/* set state, wait for in-flight mutations */
+
+/* engine.c: holding, overlaying, waiting, freezing, draining. */
+#define JS_NOT_HELD (-2)	/* "do the real call": the fd/path is not held */
+enum js_pos { JS_AT_OFFSET, JS_AT_CURSOR, JS_AT_END };
+ssize_t js_hold_write(int fd, const struct iovec *iov, int cnt, off64_t off, enum js_pos pos);
+ssize_t js_overlay_read(int fd, const struct iovec *iov, int cnt, off64_t off, enum js_pos pos);
+off64_t js_overlay_seek(int fd, off64_t off, int whence);
+void js_overlay_size(dev_t dev, ino_t ino, off64_t *size, blkcnt64_t *blocks);
+/* Wait until the freeze ends if the call would touch held state. */
+void js_wait_if_held_fd(int fd, bool any_holdable);
+void js_wait_if_held_path(int dirfd, const char *path);
+void js_wait_if_any_held(void);
+void js_wait_for_open(int dirfd, const char *path, int flags);
+void js_wait_for_map(int fd, int prot, int flags);
+void js_forget_fd(int fd);
+void js_forget_fds(unsigned first, unsigned last);
+bool js_is_own_fd(int fd);
+void js_mark_own_fd(int fd, bool own);
+
+JET_ERR js_engine_freeze(uint64_t snap, char *reason, size_t reason_len);
+void js_engine_drain(void);
+void js_engine_status(struct js_status *st);
+size_t js_engine_files(char *buf, size_t cap, uint32_t *nfiles);
+uint64_t js_now_us(void);
+
+/* control.c */
+void js_control_start(void);
+int js_control_fd(void);
+
+#endif

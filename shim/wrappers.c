@@ -1,0 +1,633 @@
+/*
+ * The exported wrappers, one per row of funcs.h.
+ *
+ * Each is defined under a private C name bound to the libc symbol with an
+ * asm label (firebuild's way), so glibc's own prototypes and fortify
+ * inlines never clash with ours.  While the instance runs, every wrapper is
+ * a load, a test and the real call: no lock, no malloc, no stdio, errno as
+ * the real call left it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define WRAP(ret, name, params) EXPORT ret js_w_##name params __asm__(#name); ret js_w_##name params
+
+/*
+ * Writes to sockets, pipes and devices are never held, and a blocking one
+ * must not keep Freeze waiting at the gate: remember, per descriptor, that
+ * it is not a regular file (one fstat in the descriptor's life).
+ */
+#define FDMAX 65536
+enum { KIND_UNKNOWN, KIND_FILE, KIND_OTHER };
+static _Atomic uint8_t fd_kind[FDMAX];
+
+static bool never_held(int fd)
+{
+	uint8_t k;
+	struct stat64 st;
+	int saved;
+
+	if (fd < 0 || fd >= FDMAX)
+		return false;
+	k = atomic_load_explicit(&fd_kind[fd], memory_order_relaxed);
+	if (__builtin_expect(k != KIND_UNKNOWN, 1))
+		return k == KIND_OTHER;
+	saved = errno;
+	if (REAL(fstat64)(fd, &st) == 0) {
+		k = S_ISREG(st.st_mode) ? KIND_FILE : KIND_OTHER;
+		atomic_store_explicit(&fd_kind[fd], k, memory_order_relaxed);
+	}
+	errno = saved;
+	return k == KIND_OTHER;
+}
+
+static void fd_changed(int fd)
+{
+	if (fd >= 0 && fd < FDMAX)
+		atomic_store_explicit(&fd_kind[fd], KIND_UNKNOWN, memory_order_relaxed);
+	js_forget_fd(fd);
+}
+
+/* A mutation: straight through the gate, or held. */
+#define MUTATE(fd, real_call, hold_call) \
+	do { \
+		ssize_t r_; \
+		if (never_held(fd)) \
+			return real_call; \
+		if (__builtin_expect(js_gate_enter(), 1)) { \
+			r_ = real_call; \
+			js_gate_exit(); \
+			return r_; \
+		} \
+		r_ = hold_call; \
+		return r_ != JS_NOT_HELD ? r_ : real_call; \
+	} while (0)
+
+/* A read: straight through unless frozen and the file has held data. */
+#define OBSERVE(real_call, overlay_call) \
+	do { \
+		ssize_t r_; \
+		if (__builtin_expect(js_running(), 1)) \
+			return real_call; \
+		r_ = overlay_call; \
+		return r_ != JS_NOT_HELD ? r_ : real_call; \
+	} while (0)
+
+#define IOV1(buf, n) (&(struct iovec){ (void *)(buf), (n) })
+
+/* ---- writes ---- */
+
+WRAP(ssize_t, write, (int fd, const void *buf, size_t n))
+{
+	MUTATE(fd, REAL(write)(fd, buf, n), js_hold_write(fd, IOV1(buf, n), 1, 0, JS_AT_CURSOR));
+}
+
+WRAP(ssize_t, pwrite, (int fd, const void *buf, size_t n, off_t off))
+{
+	MUTATE(fd, REAL(pwrite)(fd, buf, n, off), js_hold_write(fd, IOV1(buf, n), 1, off, JS_AT_OFFSET));
+}
+
+WRAP(ssize_t, pwrite64, (int fd, const void *buf, size_t n, off64_t off))
+{
+	MUTATE(fd, REAL(pwrite64)(fd, buf, n, off), js_hold_write(fd, IOV1(buf, n), 1, off, JS_AT_OFFSET));
+}
+
+WRAP(ssize_t, writev, (int fd, const struct iovec *iov, int cnt))
+{
+	MUTATE(fd, REAL(writev)(fd, iov, cnt), js_hold_write(fd, iov, cnt, 0, JS_AT_CURSOR));
+}
+
+WRAP(ssize_t, pwritev, (int fd, const struct iovec *iov, int cnt, off_t off))
+{
+	MUTATE(fd, REAL(pwritev)(fd, iov, cnt, off), js_hold_write(fd, iov, cnt, off, JS_AT_OFFSET));
+}
+
+WRAP(ssize_t, pwritev64, (int fd, const struct iovec *iov, int cnt, off64_t off))
+{
+	MUTATE(fd, REAL(pwritev64)(fd, iov, cnt, off), js_hold_write(fd, iov, cnt, off, JS_AT_OFFSET));
+}
+
+/* pwritev2: offset -1 means "at the cursor"; RWF_APPEND means "at the end". */
+static enum js_pos v2_pos(off64_t off, int flags)
+{
+	if (flags & RWF_APPEND)
+		return JS_AT_END;
+	return off == -1 ? JS_AT_CURSOR : JS_AT_OFFSET;
+}
+
+WRAP(ssize_t, pwritev2, (int fd, const struct iovec *iov, int cnt, off_t off, int flags))
+{
+	MUTATE(fd, REAL(pwritev2)(fd, iov, cnt, off, flags),
+	       js_hold_write(fd, iov, cnt, off, v2_pos(off, flags)));
+}
+
+WRAP(ssize_t, pwritev64v2, (int fd, const struct iovec *iov, int cnt, off64_t off, int flags))
+{
+	MUTATE(fd, REAL(pwritev64v2)(fd, iov, cnt, off, flags),
+	       js_hold_write(fd, iov, cnt, off, v2_pos(off, flags)));
+}
+
+/* ---- reads ---- */
+
+WRAP(ssize_t, read, (int fd, void *buf, size_t n))
+{
+	OBSERVE(REAL(read)(fd, buf, n), js_overlay_read(fd, IOV1(buf, n), 1, 0, JS_AT_CURSOR));
+}
+
+WRAP(ssize_t, pread, (int fd, void *buf, size_t n, off_t off))
+{
+	OBSERVE(REAL(pread)(fd, buf, n, off), js_overlay_read(fd, IOV1(buf, n), 1, off, JS_AT_OFFSET));
+}
+
+WRAP(ssize_t, pread64, (int fd, void *buf, size_t n, off64_t off))
+{
+	OBSERVE(REAL(pread64)(fd, buf, n, off), js_overlay_read(fd, IOV1(buf, n), 1, off, JS_AT_OFFSET));
+}
+
+WRAP(ssize_t, readv, (int fd, const struct iovec *iov, int cnt))
+{
+	OBSERVE(REAL(readv)(fd, iov, cnt), js_overlay_read(fd, iov, cnt, 0, JS_AT_CURSOR));
+}
+
+WRAP(ssize_t, preadv, (int fd, const struct iovec *iov, int cnt, off_t off))
+{
+	OBSERVE(REAL(preadv)(fd, iov, cnt, off), js_overlay_read(fd, iov, cnt, off, JS_AT_OFFSET));
+}
+
+WRAP(ssize_t, preadv64, (int fd, const struct iovec *iov, int cnt, off64_t off))
+{
+	OBSERVE(REAL(preadv64)(fd, iov, cnt, off), js_overlay_read(fd, iov, cnt, off, JS_AT_OFFSET));
+}
+
+WRAP(ssize_t, preadv2, (int fd, const struct iovec *iov, int cnt, off_t off, int flags))
+{
+	OBSERVE(REAL(preadv2)(fd, iov, cnt, off, flags),
+		js_overlay_read(fd, iov, cnt, off, off == -1 ? JS_AT_CURSOR : JS_AT_OFFSET));
+}
+
+WRAP(ssize_t, preadv64v2, (int fd, const struct iovec *iov, int cnt, off64_t off, int flags))
+{
+	OBSERVE(REAL(preadv64v2)(fd, iov, cnt, off, flags),
+		js_overlay_read(fd, iov, cnt, off, off == -1 ? JS_AT_CURSOR : JS_AT_OFFSET));
+}
+
+/* ---- sizes ---- */
+
+/* The size a stat reports is the held size while frozen. */
+#define STAT_OVERLAY(call, st) \
+	do { \
+		int r_ = call; \
+		if (__builtin_expect(!js_running(), 0) && r_ == 0) { \
+			off64_t size_ = (st)->st_size; \
+			blkcnt64_t blocks_ = (st)->st_blocks; \
+			js_overlay_size((st)->st_dev, (st)->st_ino, &size_, &blocks_); \
+			(st)->st_size = size_; \
+			(st)->st_blocks = blocks_; \
+		} \
+		return r_; \
+	} while (0)
+
+WRAP(int, fstat, (int fd, struct stat *st))
+{
+	STAT_OVERLAY(REAL(fstat)(fd, st), st);
+}
+
+WRAP(int, fstat64, (int fd, struct stat64 *st))
+{
+	STAT_OVERLAY(REAL(fstat64)(fd, st), st);
+}
+
+WRAP(int, stat, (const char *path, struct stat *st))
+{
+	STAT_OVERLAY(REAL(stat)(path, st), st);
+}
+
+WRAP(int, stat64, (const char *path, struct stat64 *st))
+{
+	STAT_OVERLAY(REAL(stat64)(path, st), st);
+}
+
+WRAP(int, lstat, (const char *path, struct stat *st))
+{
+	STAT_OVERLAY(REAL(lstat)(path, st), st);
+}
+
+WRAP(int, lstat64, (const char *path, struct stat64 *st))
+{
+	STAT_OVERLAY(REAL(lstat64)(path, st), st);
+}
+
+WRAP(int, fstatat, (int dirfd, const char *path, struct stat *st, int flags))
+{
+	STAT_OVERLAY(REAL(fstatat)(dirfd, path, st, flags), st);
+}
+
+WRAP(int, fstatat64, (int dirfd, const char *path, struct stat64 *st, int flags))
+{
+	STAT_OVERLAY(REAL(fstatat64)(dirfd, path, st, flags), st);
+}
+
+WRAP(int, statx, (int dirfd, const char *path, int flags, unsigned mask, struct statx *stx))
+{
+	int r = REAL(statx)(dirfd, path, flags, mask, stx);
+
+	if (__builtin_expect(!js_running(), 0) && r == 0 && (stx->stx_mask & STATX_SIZE)) {
+		off64_t size = stx->stx_size;
+		blkcnt64_t blocks = stx->stx_blocks;
+
+		js_overlay_size(makedev(stx->stx_dev_major, stx->stx_dev_minor), stx->stx_ino, &size, &blocks);
+		stx->stx_size = size;
+		stx->stx_blocks = blocks;
+	}
+	return r;
+}
+
+WRAP(off_t, lseek, (int fd, off_t off, int whence))
+{
+	OBSERVE(REAL(lseek)(fd, off, whence), js_overlay_seek(fd, off, whence));
+}
+
+WRAP(off64_t, lseek64, (int fd, off64_t off, int whence))
+{
+	OBSERVE(REAL(lseek64)(fd, off, whence), js_overlay_seek(fd, off, whence));
+}
+
+/* ---- sync: waits while the data it would make durable is held ---- */
+
+WRAP(int, fsync, (int fd))
+{
+	js_wait_if_held_fd(fd, false);
+	return REAL(fsync)(fd);
+}
+
+WRAP(int, fdatasync, (int fd))
+{
+	js_wait_if_held_fd(fd, false);
+	return REAL(fdatasync)(fd);
+}
+
+/* Only starts write-back of what the kernel has: held bytes are not there,
+ * and it promises no durability, so it never needs to wait. */
+WRAP(int, sync_file_range, (int fd, off64_t off, off64_t n, unsigned flags))
+{
+	return REAL(sync_file_range)(fd, off, n, flags);
+}
+
+WRAP(int, syncfs, (int fd))
+{
+	js_wait_if_any_held();
+	return REAL(syncfs)(fd);
+}
+
+WRAP(void, sync, (void))
+{
+	js_wait_if_any_held();
+	REAL(sync)();
+}
+
+/* Shared writable mappings of held files are refused at Freeze or wait at
+ * mmap, so what msync flushes is never held data. */
+WRAP(int, msync, (void *addr, size_t len, int flags))
+{
+	return REAL(msync)(addr, len, flags);
+}
+
+/* ---- size changes: wait on a held file ---- */
+
+#define WAIT_FD(fd, call) \
+	do { \
+		js_wait_if_held_fd(fd, true); \
+		return call; \
+	} while (0)
+#define WAIT_PATH(dirfd, path, call) \
+	do { \
+		js_wait_if_held_path(dirfd, path); \
+		return call; \
+	} while (0)
+
+WRAP(int, ftruncate, (int fd, off_t len))
+{
+	WAIT_FD(fd, REAL(ftruncate)(fd, len));
+}
+
+WRAP(int, ftruncate64, (int fd, off64_t len))
+{
+	WAIT_FD(fd, REAL(ftruncate64)(fd, len));
+}
+
+WRAP(int, truncate, (const char *path, off_t len))
+{
+	WAIT_PATH(AT_FDCWD, path, REAL(truncate)(path, len));
+}
+
+WRAP(int, truncate64, (const char *path, off64_t len))
+{
+	WAIT_PATH(AT_FDCWD, path, REAL(truncate64)(path, len));
+}
+
+WRAP(int, fallocate, (int fd, int mode, off_t off, off_t len))
+{
+	WAIT_FD(fd, REAL(fallocate)(fd, mode, off, len));
+}
+
+WRAP(int, fallocate64, (int fd, int mode, off64_t off, off64_t len))
+{
+	WAIT_FD(fd, REAL(fallocate64)(fd, mode, off, len));
+}
+
+WRAP(int, posix_fallocate, (int fd, off_t off, off_t len))
+{
+	WAIT_FD(fd, REAL(posix_fallocate)(fd, off, len));
+}
+
+WRAP(int, posix_fallocate64, (int fd, off64_t off, off64_t len))
+{
+	WAIT_FD(fd, REAL(posix_fallocate64)(fd, off, len));
+}
+
+/* ---- names: wait in a held directory ---- */
+
+WRAP(int, rename, (const char *from, const char *to))
+{
+	js_wait_if_held_path(AT_FDCWD, from);
+	WAIT_PATH(AT_FDCWD, to, REAL(rename)(from, to));
+}
+
+WRAP(int, renameat, (int fromfd, const char *from, int tofd, const char *to))
+{
+	js_wait_if_held_path(fromfd, from);
+	WAIT_PATH(tofd, to, REAL(renameat)(fromfd, from, tofd, to));
+}
+
+WRAP(int, renameat2, (int fromfd, const char *from, int tofd, const char *to, unsigned flags))
+{
+	js_wait_if_held_path(fromfd, from);
+	WAIT_PATH(tofd, to, REAL(renameat2)(fromfd, from, tofd, to, flags));
+}
+
+WRAP(int, unlink, (const char *path))
+{
+	WAIT_PATH(AT_FDCWD, path, REAL(unlink)(path));
+}
+
+WRAP(int, unlinkat, (int dirfd, const char *path, int flags))
+{
+	WAIT_PATH(dirfd, path, REAL(unlinkat)(dirfd, path, flags));
+}
+
+WRAP(int, link, (const char *from, const char *to))
+{
+	WAIT_PATH(AT_FDCWD, to, REAL(link)(from, to));
+}
+
+WRAP(int, linkat, (int fromfd, const char *from, int tofd, const char *to, int flags))
+{
+	WAIT_PATH(tofd, to, REAL(linkat)(fromfd, from, tofd, to, flags));
+}
+
+WRAP(int, mkdir, (const char *path, mode_t mode))
+{
+	WAIT_PATH(AT_FDCWD, path, REAL(mkdir)(path, mode));
+}
+
+WRAP(int, rmdir, (const char *path))
+{
+	WAIT_PATH(AT_FDCWD, path, REAL(rmdir)(path));
+}
+
+/* ---- opening ---- */
+
+/* The mode argument exists only when the flags say so (O_TMPFILE too). */
+#define OPEN_MODE(flags, last) \
+	mode_t mode = 0; \
+	if (__OPEN_NEEDS_MODE(flags)) { \
+		va_list ap; \
+		va_start(ap, last); \
+		mode = va_arg(ap, mode_t); \
+		va_end(ap); \
+	}
+
+/* The descriptor number may have been someone else's a moment ago. */
+static int opened(int fd)
+{
+	if (fd >= 0)
+		fd_changed(fd);
+	return fd;
+}
+
+WRAP(int, open, (const char *path, int flags, ...))
+{
+	OPEN_MODE(flags, flags);
+	js_wait_for_open(AT_FDCWD, path, flags);
+	return opened(REAL(open)(path, flags, mode));
+}
+
+WRAP(int, open64, (const char *path, int flags, ...))
+{
+	OPEN_MODE(flags, flags);
+	js_wait_for_open(AT_FDCWD, path, flags);
+	return opened(REAL(open64)(path, flags, mode));
+}
+
+WRAP(int, openat, (int dirfd, const char *path, int flags, ...))
+{
+	OPEN_MODE(flags, flags);
+	js_wait_for_open(dirfd, path, flags);
+	return opened(REAL(openat)(dirfd, path, flags, mode));
+}
+
+WRAP(int, openat64, (int dirfd, const char *path, int flags, ...))
+{
+	OPEN_MODE(flags, flags);
+	js_wait_for_open(dirfd, path, flags);
+	return opened(REAL(openat64)(dirfd, path, flags, mode));
+}
+
+WRAP(int, creat, (const char *path, mode_t mode))
+{
+	js_wait_for_open(AT_FDCWD, path, O_CREAT | O_TRUNC);
+	return opened(REAL(creat)(path, mode));
+}
+
+WRAP(int, creat64, (const char *path, mode_t mode))
+{
+	js_wait_for_open(AT_FDCWD, path, O_CREAT | O_TRUNC);
+	return opened(REAL(creat64)(path, mode));
+}
+
+WRAP(int, __open_2, (const char *path, int flags))
+{
+	js_wait_for_open(AT_FDCWD, path, flags);
+	return opened(REAL(__open_2)(path, flags));
+}
+
+WRAP(int, __open64_2, (const char *path, int flags))
+{
+	js_wait_for_open(AT_FDCWD, path, flags);
+	return opened(REAL(__open64_2)(path, flags));
+}
+
+WRAP(int, __openat_2, (int dirfd, const char *path, int flags))
+{
+	js_wait_for_open(dirfd, path, flags);
+	return opened(REAL(__openat_2)(dirfd, path, flags));
+}
+
+WRAP(int, __openat64_2, (int dirfd, const char *path, int flags))
+{
+	js_wait_for_open(dirfd, path, flags);
+	return opened(REAL(__openat64_2)(dirfd, path, flags));
+}
+
+/* ---- descriptor life ---- */
+
+/* The shim's own descriptors (control socket, hold log, drain) look closed
+ * to the application, as fakeroot and firebuild do with theirs. */
+static int refuse_own(void)
+{
+	errno = EBADF;
+	return -1;
+}
+
+WRAP(int, close, (int fd))
+{
+	if (js_is_own_fd(fd))
+		return refuse_own();
+	fd_changed(fd);
+	return REAL(close)(fd);
+}
+
+WRAP(int, close_range, (unsigned first, unsigned last, int flags))
+{
+	unsigned from = first;
+
+	/* Close around our descriptors, range by range. */
+	for (unsigned fd = first; fd <= last && fd < FDMAX; fd++) {
+		if (!js_is_own_fd(fd))
+			continue;
+		if (fd > from && REAL(close_range)(from, fd - 1, flags) < 0)
+			return -1;
+		from = fd + 1;
+	}
+	if (!(flags & CLOSE_RANGE_CLOEXEC))
+		for (unsigned fd = first; fd <= last && fd < FDMAX; fd++)
+			if (!js_is_own_fd(fd))
+				fd_changed(fd);
+	return from > last || from < first ? 0 : REAL(close_range)(from, last, flags);
+}
+
+WRAP(int, dup, (int fd))
+{
+	if (js_is_own_fd(fd))
+		return refuse_own();
+	return opened(REAL(dup)(fd));
+}
+
+WRAP(int, dup2, (int fd, int fd2))
+{
+	if (js_is_own_fd(fd) || js_is_own_fd(fd2))
+		return refuse_own();
+	return opened(REAL(dup2)(fd, fd2));
+}
+
+WRAP(int, dup3, (int fd, int fd2, int flags))
+{
+	if (js_is_own_fd(fd) || js_is_own_fd(fd2))
+		return refuse_own();
+	return opened(REAL(dup3)(fd, fd2, flags));
+}
+
+/*
+ * fcntl's third argument is an int or a pointer depending on cmd; passing
+ * it on as a pointer-sized value is what glibc itself does.
+ */
+static int fcntl_common(js_fcntl_fn *real, int fd, int cmd, void *arg)
+{
+	int r;
+
+	if (js_is_own_fd(fd))
+		return refuse_own();
+	r = real(fd, cmd, arg);
+	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+		return opened(r);
+	if (cmd == F_SETFL && r == 0)
+		js_forget_fd(fd);	/* O_APPEND may have changed */
+	return r;
+}
+
+WRAP(int, fcntl, (int fd, int cmd, ...))
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return fcntl_common(REAL(fcntl), fd, cmd, arg);
+}
+
+WRAP(int, fcntl64, (int fd, int cmd, ...))
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return fcntl_common(REAL(fcntl64), fd, cmd, arg);
+}
+
+/* ---- mappings and in-kernel copies ---- */
+
+WRAP(void *, mmap, (void *addr, size_t len, int prot, int flags, int fd, off_t off))
+{
+	js_wait_for_map(fd, prot, flags);
+	return REAL(mmap)(addr, len, prot, flags, fd, off);
+}
+
+WRAP(void *, mmap64, (void *addr, size_t len, int prot, int flags, int fd, off64_t off))
+{
+	js_wait_for_map(fd, prot, flags);
+	return REAL(mmap64)(addr, len, prot, flags, fd, off);
+}
+
+/* The kernel would copy into a held file, or out of one without its held
+ * bytes: both wait for the freeze to end. */
+static void wait_for_copy(int in, int out)
+{
+	js_wait_if_held_fd(out, true);
+	js_wait_if_held_fd(in, false);
+}
+
+WRAP(ssize_t, copy_file_range, (int in, off64_t *inoff, int out, off64_t *outoff, size_t n, unsigned flags))
+{
+	wait_for_copy(in, out);
+	return REAL(copy_file_range)(in, inoff, out, outoff, n, flags);
+}
+
+WRAP(ssize_t, sendfile, (int out, int in, off_t *off, size_t n))
+{
+	wait_for_copy(in, out);
+	return REAL(sendfile)(out, in, off, n);
+}
+
+WRAP(ssize_t, sendfile64, (int out, int in, off64_t *off, size_t n))
+{
+	wait_for_copy(in, out);
+	return REAL(sendfile64)(out, in, off, n);
+}
+
+WRAP(ssize_t, splice, (int in, off64_t *inoff, int out, off64_t *outoff, size_t n, unsigned flags))
+{
+	wait_for_copy(in, out);
+	return REAL(splice)(in, inoff, out, outoff, n, flags);
+}
