@@ -36,6 +36,7 @@ struct fdinfo {
 	bool regular;
 	bool holdable;	/* a regular data file in scope: its writes are held */
 	bool append;
+	bool readable, writable;
 	dev_t dev;
 	ino_t ino;
 };
@@ -145,6 +146,8 @@ static bool classify_fd(int fd, struct fdinfo *fi)
 		fi->holdable = path_holdable(path);
 	fl = REAL(fcntl)(fd, F_GETFL);
 	fi->append = fl >= 0 && (fl & O_APPEND);
+	fi->readable = fl >= 0 && (fl & O_ACCMODE) != O_WRONLY;
+	fi->writable = fl >= 0 && (fl & O_ACCMODE) != O_RDONLY;
 	if (fd >= 0 && fd < FDMAX && !js_is_own_fd(fd))
 		fds[fd] = *fi;
 	return true;
@@ -387,7 +390,10 @@ ssize_t js_hold_write(int fd, const struct iovec *iov, int cnt, off64_t off, enu
 	int saved = errno;
 
 	pthread_mutex_lock(&hold_lock);
-	if (js_running() || !classify_fd(fd, &fi) || !fi.holdable)
+	/* Not held: the real call gives the error a bad fd or offset gets
+	 * (EBADF for a read-only descriptor, EINVAL for a negative offset). */
+	if (js_running() || !classify_fd(fd, &fi) || !fi.holdable || !fi.writable ||
+	    (pos == JS_AT_OFFSET && off < 0))
 		goto out;
 	if (fi.append && pos == JS_AT_CURSOR)
 		pos = JS_AT_END;
@@ -481,7 +487,8 @@ ssize_t js_overlay_read(int fd, const struct iovec *iov, int cnt, off64_t off, e
 	int saved = errno;
 
 	pthread_mutex_lock(&hold_lock);
-	if (js_running() || !classify_fd(fd, &fi) || !fi.regular)
+	if (js_running() || !classify_fd(fd, &fi) || !fi.regular || !fi.readable ||
+	    (pos == JS_AT_OFFSET && off < 0))
 		goto out;
 	f = find_file(fi.dev, fi.ino);
 	if (!has_held_data(f))

@@ -14,6 +14,10 @@
  *   FD     descriptor bookkeeping           MAP    waits on a held file
  *   COPY   in-kernel copies: wait on a held file
  *
+ * The __*xstat* rows are glibc < 2.33's stat entry points, kept by glibc as
+ * compatibility symbols for binaries linked against it; the __*_chk rows
+ * are what _FORTIFY_SOURCE builds (Debian's packages) call for read/pread.
+ *
  * The shim is compiled without _FILE_OFFSET_BITS, so off_t and off64_t are
  * distinct here and each 64-bit twin has its own correctly typed entry.
  *
@@ -34,6 +38,9 @@
 	X(ssize_t, read, (int fd, void *buf, size_t n), READ) \
 	X(ssize_t, pread, (int fd, void *buf, size_t n, off_t off), READ) \
 	X(ssize_t, pread64, (int fd, void *buf, size_t n, off64_t off), READ) \
+	X(ssize_t, __read_chk, (int fd, void *buf, size_t n, size_t buflen), READ) \
+	X(ssize_t, __pread_chk, (int fd, void *buf, size_t n, off_t off, size_t buflen), READ) \
+	X(ssize_t, __pread64_chk, (int fd, void *buf, size_t n, off64_t off, size_t buflen), READ) \
 	X(ssize_t, readv, (int fd, const struct iovec *iov, int cnt), READ) \
 	X(ssize_t, preadv, (int fd, const struct iovec *iov, int cnt, off_t off), READ) \
 	X(ssize_t, preadv64, (int fd, const struct iovec *iov, int cnt, off64_t off), READ) \
@@ -48,6 +55,14 @@
 	X(int, fstatat, (int dirfd, const char *path, struct stat *st, int flags), STAT) \
 	X(int, fstatat64, (int dirfd, const char *path, struct stat64 *st, int flags), STAT) \
 	X(int, statx, (int dirfd, const char *path, int flags, unsigned mask, struct statx *stx), STAT) \
+	X(int, __fxstat, (int ver, int fd, struct stat *st), STAT) \
+	X(int, __fxstat64, (int ver, int fd, struct stat64 *st), STAT) \
+	X(int, __xstat, (int ver, const char *path, struct stat *st), STAT) \
+	X(int, __xstat64, (int ver, const char *path, struct stat64 *st), STAT) \
+	X(int, __lxstat, (int ver, const char *path, struct stat *st), STAT) \
+	X(int, __lxstat64, (int ver, const char *path, struct stat64 *st), STAT) \
+	X(int, __fxstatat, (int ver, int dirfd, const char *path, struct stat *st, int flags), STAT) \
+	X(int, __fxstatat64, (int ver, int dirfd, const char *path, struct stat64 *st, int flags), STAT) \
 	X(off_t, lseek, (int fd, off_t off, int whence), SEEK) \
 	X(off64_t, lseek64, (int fd, off64_t off, int whence), SEEK) \
 	X(int, fsync, (int fd), SYNC) \
@@ -72,6 +87,7 @@
 	X(int, link, (const char *from, const char *to), NAME) \
 	X(int, linkat, (int fromfd, const char *from, int tofd, const char *to, int flags), NAME) \
 	X(int, mkdir, (const char *path, mode_t mode), NAME) \
+	X(int, mkdirat, (int dirfd, const char *path, mode_t mode), NAME) \
 	X(int, rmdir, (const char *path), NAME) \
 	X(int, open, (const char *path, int flags, ...), OPEN) \
 	X(int, open64, (const char *path, int flags, ...), OPEN) \
@@ -85,6 +101,7 @@
 	X(int, __openat64_2, (int dirfd, const char *path, int flags), OPEN) \
 	X(int, close, (int fd), FD) \
 	X(int, close_range, (unsigned first, unsigned last, int flags), FD) \
+	X(void, closefrom, (int first), FD) \
 	X(int, dup, (int fd), FD) \
 	X(int, dup2, (int fd, int fd2), FD) \
 	X(int, dup3, (int fd, int fd2, int flags), FD) \

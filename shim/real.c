@@ -20,6 +20,8 @@
 	js_##name##_fn *js_resolve_##name(void) \
 	{ \
 		js_##name##_fn *fn = (js_##name##_fn *)dlsym(RTLD_NEXT, #name); \
+		if (!fn) /* a compatibility-only symbol has no default version */ \
+			fn = (js_##name##_fn *)dlvsym(RTLD_NEXT, #name, "GLIBC_2.2.5"); \
 		__atomic_store_n(&js_real_##name, fn, __ATOMIC_RELEASE); \
 		return fn; \
 	}

@@ -73,10 +73,10 @@ static void fd_changed(int fd)
 	} while (0)
 
 /* A read: straight through unless frozen and the file has held data. */
-#define OBSERVE(real_call, overlay_call) \
+#define OBSERVE(fd, real_call, overlay_call) \
 	do { \
 		ssize_t r_; \
-		if (__builtin_expect(js_running(), 1)) \
+		if (__builtin_expect(js_running(), 1) || never_held(fd)) \
 			return real_call; \
 		r_ = overlay_call; \
 		return r_ != JS_NOT_HELD ? r_ : real_call; \
@@ -140,43 +140,67 @@ WRAP(ssize_t, pwritev64v2, (int fd, const struct iovec *iov, int cnt, off64_t of
 
 WRAP(ssize_t, read, (int fd, void *buf, size_t n))
 {
-	OBSERVE(REAL(read)(fd, buf, n), js_overlay_read(fd, IOV1(buf, n), 1, 0, JS_AT_CURSOR));
+	OBSERVE(fd, REAL(read)(fd, buf, n), js_overlay_read(fd, IOV1(buf, n), 1, 0, JS_AT_CURSOR));
 }
 
 WRAP(ssize_t, pread, (int fd, void *buf, size_t n, off_t off))
 {
-	OBSERVE(REAL(pread)(fd, buf, n, off), js_overlay_read(fd, IOV1(buf, n), 1, off, JS_AT_OFFSET));
+	OBSERVE(fd, REAL(pread)(fd, buf, n, off), js_overlay_read(fd, IOV1(buf, n), 1, off, JS_AT_OFFSET));
 }
 
 WRAP(ssize_t, pread64, (int fd, void *buf, size_t n, off64_t off))
 {
-	OBSERVE(REAL(pread64)(fd, buf, n, off), js_overlay_read(fd, IOV1(buf, n), 1, off, JS_AT_OFFSET));
+	OBSERVE(fd, REAL(pread64)(fd, buf, n, off), js_overlay_read(fd, IOV1(buf, n), 1, off, JS_AT_OFFSET));
+}
+
+/* Fortified reads: past the buffer, the real one reports the overflow. */
+WRAP(ssize_t, __read_chk, (int fd, void *buf, size_t n, size_t buflen))
+{
+	if (n > buflen)
+		return REAL(__read_chk)(fd, buf, n, buflen);
+	OBSERVE(fd, REAL(__read_chk)(fd, buf, n, buflen), js_overlay_read(fd, IOV1(buf, n), 1, 0, JS_AT_CURSOR));
+}
+
+WRAP(ssize_t, __pread_chk, (int fd, void *buf, size_t n, off_t off, size_t buflen))
+{
+	if (n > buflen)
+		return REAL(__pread_chk)(fd, buf, n, off, buflen);
+	OBSERVE(fd, REAL(__pread_chk)(fd, buf, n, off, buflen),
+		js_overlay_read(fd, IOV1(buf, n), 1, off, JS_AT_OFFSET));
+}
+
+WRAP(ssize_t, __pread64_chk, (int fd, void *buf, size_t n, off64_t off, size_t buflen))
+{
+	if (n > buflen)
+		return REAL(__pread64_chk)(fd, buf, n, off, buflen);
+	OBSERVE(fd, REAL(__pread64_chk)(fd, buf, n, off, buflen),
+		js_overlay_read(fd, IOV1(buf, n), 1, off, JS_AT_OFFSET));
 }
 
 WRAP(ssize_t, readv, (int fd, const struct iovec *iov, int cnt))
 {
-	OBSERVE(REAL(readv)(fd, iov, cnt), js_overlay_read(fd, iov, cnt, 0, JS_AT_CURSOR));
+	OBSERVE(fd, REAL(readv)(fd, iov, cnt), js_overlay_read(fd, iov, cnt, 0, JS_AT_CURSOR));
 }
 
 WRAP(ssize_t, preadv, (int fd, const struct iovec *iov, int cnt, off_t off))
 {
-	OBSERVE(REAL(preadv)(fd, iov, cnt, off), js_overlay_read(fd, iov, cnt, off, JS_AT_OFFSET));
+	OBSERVE(fd, REAL(preadv)(fd, iov, cnt, off), js_overlay_read(fd, iov, cnt, off, JS_AT_OFFSET));
 }
 
 WRAP(ssize_t, preadv64, (int fd, const struct iovec *iov, int cnt, off64_t off))
 {
-	OBSERVE(REAL(preadv64)(fd, iov, cnt, off), js_overlay_read(fd, iov, cnt, off, JS_AT_OFFSET));
+	OBSERVE(fd, REAL(preadv64)(fd, iov, cnt, off), js_overlay_read(fd, iov, cnt, off, JS_AT_OFFSET));
 }
 
 WRAP(ssize_t, preadv2, (int fd, const struct iovec *iov, int cnt, off_t off, int flags))
 {
-	OBSERVE(REAL(preadv2)(fd, iov, cnt, off, flags),
+	OBSERVE(fd, REAL(preadv2)(fd, iov, cnt, off, flags),
 		js_overlay_read(fd, iov, cnt, off, off == -1 ? JS_AT_CURSOR : JS_AT_OFFSET));
 }
 
 WRAP(ssize_t, preadv64v2, (int fd, const struct iovec *iov, int cnt, off64_t off, int flags))
 {
-	OBSERVE(REAL(preadv64v2)(fd, iov, cnt, off, flags),
+	OBSERVE(fd, REAL(preadv64v2)(fd, iov, cnt, off, flags),
 		js_overlay_read(fd, iov, cnt, off, off == -1 ? JS_AT_CURSOR : JS_AT_OFFSET));
 }
 
@@ -251,14 +275,54 @@ WRAP(int, statx, (int dirfd, const char *path, int flags, unsigned mask, struct 
 	return r;
 }
 
+WRAP(int, __fxstat, (int ver, int fd, struct stat *st))
+{
+	STAT_OVERLAY(REAL(__fxstat)(ver, fd, st), st);
+}
+
+WRAP(int, __fxstat64, (int ver, int fd, struct stat64 *st))
+{
+	STAT_OVERLAY(REAL(__fxstat64)(ver, fd, st), st);
+}
+
+WRAP(int, __xstat, (int ver, const char *path, struct stat *st))
+{
+	STAT_OVERLAY(REAL(__xstat)(ver, path, st), st);
+}
+
+WRAP(int, __xstat64, (int ver, const char *path, struct stat64 *st))
+{
+	STAT_OVERLAY(REAL(__xstat64)(ver, path, st), st);
+}
+
+WRAP(int, __lxstat, (int ver, const char *path, struct stat *st))
+{
+	STAT_OVERLAY(REAL(__lxstat)(ver, path, st), st);
+}
+
+WRAP(int, __lxstat64, (int ver, const char *path, struct stat64 *st))
+{
+	STAT_OVERLAY(REAL(__lxstat64)(ver, path, st), st);
+}
+
+WRAP(int, __fxstatat, (int ver, int dirfd, const char *path, struct stat *st, int flags))
+{
+	STAT_OVERLAY(REAL(__fxstatat)(ver, dirfd, path, st, flags), st);
+}
+
+WRAP(int, __fxstatat64, (int ver, int dirfd, const char *path, struct stat64 *st, int flags))
+{
+	STAT_OVERLAY(REAL(__fxstatat64)(ver, dirfd, path, st, flags), st);
+}
+
 WRAP(off_t, lseek, (int fd, off_t off, int whence))
 {
-	OBSERVE(REAL(lseek)(fd, off, whence), js_overlay_seek(fd, off, whence));
+	OBSERVE(fd, REAL(lseek)(fd, off, whence), js_overlay_seek(fd, off, whence));
 }
 
 WRAP(off64_t, lseek64, (int fd, off64_t off, int whence))
 {
-	OBSERVE(REAL(lseek64)(fd, off, whence), js_overlay_seek(fd, off, whence));
+	OBSERVE(fd, REAL(lseek64)(fd, off, whence), js_overlay_seek(fd, off, whence));
 }
 
 /* ---- sync: waits while the data it would make durable is held ---- */
@@ -303,16 +367,22 @@ WRAP(int, msync, (void *addr, size_t len, int flags))
 
 /* ---- size changes: wait on a held file ---- */
 
-#define WAIT_FD(fd, call) \
+/*
+ * A change that cannot be held passes the gate like a write, so that Freeze
+ * also waits for one in flight; once frozen it waits for the thaw instead.
+ */
+#define GATED(wait_stmt, call) \
 	do { \
-		js_wait_if_held_fd(fd, true); \
+		if (__builtin_expect(js_gate_enter(), 1)) { \
+			__typeof__(call) r_ = call; \
+			js_gate_exit(); \
+			return r_; \
+		} \
+		wait_stmt; \
 		return call; \
 	} while (0)
-#define WAIT_PATH(dirfd, path, call) \
-	do { \
-		js_wait_if_held_path(dirfd, path); \
-		return call; \
-	} while (0)
+#define WAIT_FD(fd, call) GATED(js_wait_if_held_fd(fd, true), call)
+#define WAIT_PATH(dirfd, path, call) GATED(js_wait_if_held_path(dirfd, path), call)
 
 WRAP(int, ftruncate, (int fd, off_t len))
 {
@@ -358,20 +428,17 @@ WRAP(int, posix_fallocate64, (int fd, off64_t off, off64_t len))
 
 WRAP(int, rename, (const char *from, const char *to))
 {
-	js_wait_if_held_path(AT_FDCWD, from);
-	WAIT_PATH(AT_FDCWD, to, REAL(rename)(from, to));
+	GATED((js_wait_if_held_path(AT_FDCWD, from), js_wait_if_held_path(AT_FDCWD, to)), REAL(rename)(from, to));
 }
 
 WRAP(int, renameat, (int fromfd, const char *from, int tofd, const char *to))
 {
-	js_wait_if_held_path(fromfd, from);
-	WAIT_PATH(tofd, to, REAL(renameat)(fromfd, from, tofd, to));
+	GATED((js_wait_if_held_path(fromfd, from), js_wait_if_held_path(tofd, to)), REAL(renameat)(fromfd, from, tofd, to));
 }
 
 WRAP(int, renameat2, (int fromfd, const char *from, int tofd, const char *to, unsigned flags))
 {
-	js_wait_if_held_path(fromfd, from);
-	WAIT_PATH(tofd, to, REAL(renameat2)(fromfd, from, tofd, to, flags));
+	GATED((js_wait_if_held_path(fromfd, from), js_wait_if_held_path(tofd, to)), REAL(renameat2)(fromfd, from, tofd, to, flags));
 }
 
 WRAP(int, unlink, (const char *path))
@@ -399,6 +466,11 @@ WRAP(int, mkdir, (const char *path, mode_t mode))
 	WAIT_PATH(AT_FDCWD, path, REAL(mkdir)(path, mode));
 }
 
+WRAP(int, mkdirat, (int dirfd, const char *path, mode_t mode))
+{
+	WAIT_PATH(dirfd, path, REAL(mkdirat)(dirfd, path, mode));
+}
+
 WRAP(int, rmdir, (const char *path))
 {
 	WAIT_PATH(AT_FDCWD, path, REAL(rmdir)(path));
@@ -416,6 +488,15 @@ WRAP(int, rmdir, (const char *path))
 		va_end(ap); \
 	}
 
+/* Creating or truncating is a namespace or size change; a plain open is
+ * not, and must not pass the gate: opening a FIFO can block for ever. */
+#define OPEN(dirfd, path, flags, call) \
+	do { \
+		if (!((flags) & (O_CREAT | O_TRUNC))) \
+			return opened(call); \
+		GATED(js_wait_for_open(dirfd, path, flags), opened(call)); \
+	} while (0)
+
 /* The descriptor number may have been someone else's a moment ago. */
 static int opened(int fd)
 {
@@ -427,65 +508,55 @@ static int opened(int fd)
 WRAP(int, open, (const char *path, int flags, ...))
 {
 	OPEN_MODE(flags, flags);
-	js_wait_for_open(AT_FDCWD, path, flags);
-	return opened(REAL(open)(path, flags, mode));
+	OPEN(AT_FDCWD, path, flags, REAL(open)(path, flags, mode));
 }
 
 WRAP(int, open64, (const char *path, int flags, ...))
 {
 	OPEN_MODE(flags, flags);
-	js_wait_for_open(AT_FDCWD, path, flags);
-	return opened(REAL(open64)(path, flags, mode));
+	OPEN(AT_FDCWD, path, flags, REAL(open64)(path, flags, mode));
 }
 
 WRAP(int, openat, (int dirfd, const char *path, int flags, ...))
 {
 	OPEN_MODE(flags, flags);
-	js_wait_for_open(dirfd, path, flags);
-	return opened(REAL(openat)(dirfd, path, flags, mode));
+	OPEN(dirfd, path, flags, REAL(openat)(dirfd, path, flags, mode));
 }
 
 WRAP(int, openat64, (int dirfd, const char *path, int flags, ...))
 {
 	OPEN_MODE(flags, flags);
-	js_wait_for_open(dirfd, path, flags);
-	return opened(REAL(openat64)(dirfd, path, flags, mode));
+	OPEN(dirfd, path, flags, REAL(openat64)(dirfd, path, flags, mode));
 }
 
 WRAP(int, creat, (const char *path, mode_t mode))
 {
-	js_wait_for_open(AT_FDCWD, path, O_CREAT | O_TRUNC);
-	return opened(REAL(creat)(path, mode));
+	OPEN(AT_FDCWD, path, O_CREAT | O_TRUNC, REAL(creat)(path, mode));
 }
 
 WRAP(int, creat64, (const char *path, mode_t mode))
 {
-	js_wait_for_open(AT_FDCWD, path, O_CREAT | O_TRUNC);
-	return opened(REAL(creat64)(path, mode));
+	OPEN(AT_FDCWD, path, O_CREAT | O_TRUNC, REAL(creat64)(path, mode));
 }
 
 WRAP(int, __open_2, (const char *path, int flags))
 {
-	js_wait_for_open(AT_FDCWD, path, flags);
-	return opened(REAL(__open_2)(path, flags));
+	OPEN(AT_FDCWD, path, flags, REAL(__open_2)(path, flags));
 }
 
 WRAP(int, __open64_2, (const char *path, int flags))
 {
-	js_wait_for_open(AT_FDCWD, path, flags);
-	return opened(REAL(__open64_2)(path, flags));
+	OPEN(AT_FDCWD, path, flags, REAL(__open64_2)(path, flags));
 }
 
 WRAP(int, __openat_2, (int dirfd, const char *path, int flags))
 {
-	js_wait_for_open(dirfd, path, flags);
-	return opened(REAL(__openat_2)(dirfd, path, flags));
+	OPEN(dirfd, path, flags, REAL(__openat_2)(dirfd, path, flags));
 }
 
 WRAP(int, __openat64_2, (int dirfd, const char *path, int flags))
 {
-	js_wait_for_open(dirfd, path, flags);
-	return opened(REAL(__openat64_2)(dirfd, path, flags));
+	OPEN(dirfd, path, flags, REAL(__openat64_2)(dirfd, path, flags));
 }
 
 /* ---- descriptor life ---- */
@@ -523,6 +594,17 @@ WRAP(int, close_range, (unsigned first, unsigned last, int flags))
 			if (!js_is_own_fd(fd))
 				fd_changed(fd);
 	return from > last || from < first ? 0 : REAL(close_range)(from, last, flags);
+}
+
+/* glibc's closefrom would close ours too: close around them instead. */
+WRAP(void, closefrom, (int first))
+{
+	if (first < 0)
+		first = 0;
+	if (js_w_close_range(first, ~0u, 0) < 0)
+		for (int fd = first; fd < FDMAX; fd++)
+			if (!js_is_own_fd(fd))
+				js_w_close(fd);
 }
 
 WRAP(int, dup, (int fd))
@@ -590,18 +672,24 @@ WRAP(int, fcntl64, (int fd, int cmd, ...))
 
 WRAP(void *, mmap, (void *addr, size_t len, int prot, int flags, int fd, off_t off))
 {
-	js_wait_for_map(fd, prot, flags);
-	return REAL(mmap)(addr, len, prot, flags, fd, off);
+	if (fd < 0 || !(flags & MAP_SHARED))
+		return REAL(mmap)(addr, len, prot, flags, fd, off);
+	GATED(js_wait_for_map(fd, prot, flags), REAL(mmap)(addr, len, prot, flags, fd, off));
 }
 
 WRAP(void *, mmap64, (void *addr, size_t len, int prot, int flags, int fd, off64_t off))
 {
-	js_wait_for_map(fd, prot, flags);
-	return REAL(mmap64)(addr, len, prot, flags, fd, off);
+	if (fd < 0 || !(flags & MAP_SHARED))
+		return REAL(mmap64)(addr, len, prot, flags, fd, off);
+	GATED(js_wait_for_map(fd, prot, flags), REAL(mmap64)(addr, len, prot, flags, fd, off));
 }
 
-/* The kernel would copy into a held file, or out of one without its held
- * bytes: both wait for the freeze to end. */
+/*
+ * The kernel would copy into a held file, or out of one without its held
+ * bytes: both wait for the freeze to end.  sendfile and splice do not pass
+ * the gate (their other end may be a socket or pipe that blocks for ever),
+ * so one already in flight when Freeze is called may still land.
+ */
 static void wait_for_copy(int in, int out)
 {
 	js_wait_if_held_fd(out, true);
@@ -610,8 +698,7 @@ static void wait_for_copy(int in, int out)
 
 WRAP(ssize_t, copy_file_range, (int in, off64_t *inoff, int out, off64_t *outoff, size_t n, unsigned flags))
 {
-	wait_for_copy(in, out);
-	return REAL(copy_file_range)(in, inoff, out, outoff, n, flags);
+	GATED(wait_for_copy(in, out), REAL(copy_file_range)(in, inoff, out, outoff, n, flags));
 }
 
 WRAP(ssize_t, sendfile, (int out, int in, off_t *off, size_t n))
