@@ -331,7 +331,8 @@ void js_wait_if_held_path(int dirfd, const char *path)
 		return;
 	pthread_mutex_lock(&hold_lock);
 	if (!js_running() && absolute_path(dirfd, path, abs, sizeof abs) == 0 &&
-	    !js_path_is_memory_only(abs) && !js_path_is_volatile(abs) && js_path_in_scope(abs)) {
+	    !js_path_is_memory_only(abs) && !js_path_is_volatile(abs) && js_path_in_scope(abs) &&
+	    !js_path_is_own(abs)) {
 		bool held = dir_is_held(abs);
 
 		if (!held && REAL(lstat64)(abs, &st) == 0)
