@@ -1,0 +1,6 @@
+# Tests.  Each area includes its own fragment.
+include $(srcdir)/tests/overlay.mk
+include $(srcdir)/tests/api.mk
+include $(srcdir)/tests/cli.mk
+include $(srcdir)/tests/shim.mk
+include $(srcdir)/tests/sqlite.mk
