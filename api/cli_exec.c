@@ -162,6 +162,9 @@ int cmd_exec(const struct cli_command *cmd, int argc, char **argv)
 	rc = set_preload(cmd, shim);
 	if (rc)
 		return rc;
+	/* A new instance, even when run from inside one: an inherited
+	 * instance file would make CMD join the caller's process tree. */
+	unsetenv("JETSNAP_INSTANCE_FILE");
 	if (instance && setenv("JETSNAP_INSTANCE", instance, 1))
 		return cli_fail(cmd, "cannot set JETSNAP_INSTANCE: %s", strerror(errno));
 	fflush(NULL);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "instance.h"
 #include "shim.h"
 
 struct js_config js_cfg;
@@ -119,6 +120,7 @@ __attribute__((constructor)) static void js_init(void)
 
 	js_config_load();
 	js_resolve_all();
-	js_control_start();
+	if (js_instance_start() == 0 && js_instance_is_root())
+		js_control_start();
 	errno = saved;
 }

@@ -17,15 +17,16 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "instance.h"
 #include "shim.h"
 
 static int listen_fd = -1;
 static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static pid_t owner_pid;
 
-/* Touched only by the control thread. */
+/* Touched only by the control thread.  The deadline lives in the shared
+ * header, so a member can expire the freeze if this process dies. */
 static uint64_t enrolled_snap, frozen_snap, timed_out_snap;
-static uint64_t deadline_us;	/* 0: no freeze to expire */
 
 int js_control_fd(void)
 {
@@ -49,7 +50,6 @@ static void expire_freeze(void)
 	timed_out_snap = frozen_snap;
 	frozen_snap = 0;
 	enrolled_snap = 0;
-	deadline_us = 0;
 }
 
 static JET_ERR handle(const struct js_request *rq, struct js_reply *rp, char *paths, size_t cap)
@@ -76,13 +76,12 @@ static JET_ERR handle(const struct js_request *rq, struct js_reply *rp, char *pa
 	case JS_OP_FREEZE:
 		if (rq->snap_id == 0 || enrolled_snap != rq->snap_id || frozen_snap)
 			return JET_errOSSnapshotInvalidSequence;
-		err = js_engine_freeze(rq->snap_id, rp->reason, sizeof rp->reason);
+		err = js_engine_freeze(rq->snap_id, rq->timeout_ms, rp->reason, sizeof rp->reason);
 		if (err != JET_errSuccess)
 			return err;
 		frozen_snap = rq->snap_id;
 		if (timed_out_snap == rq->snap_id)
 			timed_out_snap = 0;
-		deadline_us = js_now_us() + rq->timeout_ms * 1000;
 		js_log("frozen for session %llu, timeout %llu ms", (unsigned long long)rq->snap_id,
 		       (unsigned long long)rq->timeout_ms);
 		rp->paths_len = js_engine_files(paths, cap, &rp->nfiles);
@@ -94,7 +93,6 @@ static JET_ERR handle(const struct js_request *rq, struct js_reply *rp, char *pa
 			return JET_errOSSnapshotInvalidSequence;
 		js_engine_drain();
 		frozen_snap = 0;
-		deadline_us = 0;
 		return JET_errSuccess;
 	case JS_OP_FILES:
 		rp->paths_len = js_engine_files(paths, cap, &rp->nfiles);
@@ -141,14 +139,23 @@ static void *control_loop(void *arg)
 		struct pollfd p = { .fd = listen_fd, .events = POLLIN };
 		int timeout = -1;
 
-		if (deadline_us) {
+		uint64_t deadline = frozen_snap ? js_sh->deadline_us : 0;
+
+		if (frozen_snap && js_running()) {
+			/* Drained without us (a member expired it after we
+			 * were stopped): the session timed out. */
+			timed_out_snap = frozen_snap;
+			frozen_snap = enrolled_snap = 0;
+		} else if (deadline) {
 			uint64_t now = js_now_us();
 
-			if (now >= deadline_us) {
+			if (now >= deadline) {
 				expire_freeze();
 				continue;
 			}
-			timeout = (int)((deadline_us - now + 999) / 1000);
+			timeout = (int)((deadline - now + 999) / 1000);
+			if (timeout > 1000)
+				timeout = 1000;
 		}
 		if (poll(&p, 1, timeout) <= 0)
 			continue;

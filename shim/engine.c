@@ -3,8 +3,9 @@
  * reads and sizes from held data, making the calls that cannot be held wait,
  * freezing and draining.
  *
- * One lock (hold_lock) serialises everything here.  Only frozen or draining
- * processes take it: the pass-through path never does.
+ * The instance lock (shared by every process of the instance) serialises
+ * everything here.  Only frozen or draining instances take it: the
+ * pass-through path never does.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -22,15 +23,14 @@
 #include <unistd.h>
 
 #include "holdlog.h"
+#include "instance.h"
 #include "overlay.h"
 #include "shim.h"
 
 #define FDMAX     65536
-#define MAXFILES  4096
 #define HASHSIZE  8192
-#define POOLSIZE  (1u << 20)
 
-/* What a freeze knows of a descriptor; valid while epoch == freeze_epoch. */
+/* What a freeze knows of a descriptor; valid while epoch == the freeze's. */
 struct fdinfo {
 	uint32_t epoch;
 	bool regular;
@@ -41,31 +41,20 @@ struct fdinfo {
 	ino_t ino;
 };
 
-struct held_file {
-	dev_t dev;
-	ino_t ino;
-	dev_t dir_dev;
-	ino_t dir_ino;
-	const char *path;
-	struct overlay *ov;	/* NULL until the first held write */
-	off64_t base_size;	/* size on disk when first held */
-};
-
-static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t thawed = PTHREAD_COND_INITIALIZER;
-
-static uint32_t freeze_epoch;
-static struct fdinfo fds[FDMAX];
-static struct held_file files[MAXFILES];
-static uint32_t nfiles;
-static uint32_t file_hash[HASHSIZE];	/* index + 1, 0 = empty */
-static char path_pool[POOLSIZE];
-static size_t pool_used;
-
+/*
+ * This process's view of the hold log, caught up from the shared log under
+ * the instance lock before every use: which file index a (dev, ino) has,
+ * and for each file the overlay of its held bytes.  Private, so reads need
+ * no cross-process structure but the log itself.
+ */
 static struct {
-	uint64_t held_bytes, held_writes, drained_writes;
-	uint64_t frozen_at_us, frozen_us;
-} stats;
+	uint64_t epoch;		/* the freeze it describes */
+	uint64_t applied;	/* log offset caught up to */
+	struct overlay *ov[JS_MAX_FILES];
+	uint32_t hash[HASHSIZE];	/* file index + 1, 0 = empty */
+} view;
+
+static struct fdinfo fds[FDMAX];
 
 /* Descriptors the shim owns: the application may not close them. */
 static _Atomic uint8_t own_fd[FDMAX];
@@ -103,7 +92,142 @@ static void own_close(int fd)
 	REAL(close)(fd);
 }
 
-/* ---- descriptors and files ------------------------------------------ */
+static void lock(void)
+{
+	js_instance_lock();
+}
+
+static void unlock(void)
+{
+	js_instance_unlock();
+}
+
+/* ---- the view: files and overlays ------------------------------------- */
+
+static uint32_t hash_of(dev_t dev, ino_t ino)
+{
+	uint64_t h = (uint64_t)ino * 0x9e3779b97f4a7c15ull ^ (uint64_t)dev;
+
+	return (uint32_t)(h >> 32) & (HASHSIZE - 1);
+}
+
+static struct js_shared_file *file_at(uint32_t idx)
+{
+	return &js_sh->files[idx];
+}
+
+static const char *path_of(const struct js_shared_file *f)
+{
+	return js_sh->path_pool + f->path_off;
+}
+
+static void view_add_file(uint32_t idx)
+{
+	const struct js_shared_file *f = file_at(idx);
+	uint32_t h;
+
+	for (h = hash_of(f->dev, f->ino); view.hash[h]; h = (h + 1) & (HASHSIZE - 1))
+		;
+	view.hash[h] = idx + 1;
+}
+
+/* Bring this process's view up to the shared log.  Under the lock. */
+static void catch_up(void)
+{
+	uint64_t tail = js_hold_tail(), next;
+
+	if (view.epoch != atomic_load(&js_sh->epoch)) {
+		for (uint32_t i = 0; i < JS_MAX_FILES; i++)
+			if (view.ov[i])
+				overlay_clear(view.ov[i]);
+		memset(view.hash, 0, sizeof view.hash);
+		view.epoch = atomic_load(&js_sh->epoch);
+		view.applied = js_hold_begin();
+	}
+	for (uint64_t pos = view.applied; pos < tail; pos = next) {
+		const struct js_rec *rec = js_hold_at(pos, &next);
+
+		if (rec->op == JS_REC_FILE) {
+			view_add_file(rec->file);
+		} else if (rec->op == JS_REC_WRITE) {
+			struct overlay **ov = &view.ov[rec->file];
+
+			if (!*ov)
+				*ov = overlay_new();
+			if (!*ov || overlay_insert(*ov, rec->off, rec->len, rec + 1) < 0)
+				js_log("cannot index %llu held bytes: reads may miss them",
+				       (unsigned long long)rec->len);
+		}
+	}
+	view.applied = tail;
+}
+
+/* The file index of (dev, ino), or -1.  Under the lock, caught up. */
+static int find_file(dev_t dev, ino_t ino)
+{
+	for (uint32_t h = hash_of(dev, ino); view.hash[h]; h = (h + 1) & (HASHSIZE - 1)) {
+		const struct js_shared_file *f = file_at(view.hash[h] - 1);
+
+		if (f->dev == dev && f->ino == ino)
+			return view.hash[h] - 1;
+	}
+	return -1;
+}
+
+static bool has_held_data(int idx)
+{
+	return idx >= 0 && view.ov[idx] && overlay_count(view.ov[idx]) > 0;
+}
+
+static off64_t held_size(int idx)
+{
+	off64_t end = view.ov[idx] ? (off64_t)overlay_end(view.ov[idx]) : 0;
+
+	return end > file_at(idx)->base_size ? end : file_at(idx)->base_size;
+}
+
+/* Register a held file for the whole instance.  Under the lock. */
+static int register_file(dev_t dev, ino_t ino, const char *path, off64_t size)
+{
+	uint32_t idx = js_sh->nfiles;
+	size_t n = strlen(path) + 1;
+	struct js_shared_file *f;
+	char dir[PATH_MAX], *slash;
+	struct stat64 st;
+	struct js_rec rec;
+
+	if (idx == JS_MAX_FILES || js_sh->pool_used + n > JS_PATH_POOL)
+		return -1;
+	f = file_at(idx);
+	memset(f, 0, sizeof *f);
+	f->dev = dev;
+	f->ino = ino;
+	f->base_size = size;
+	f->path_off = js_sh->pool_used;
+	memcpy(js_sh->path_pool + js_sh->pool_used, path, n);
+	snprintf(dir, sizeof dir, "%s", path);
+	slash = strrchr(dir, '/');
+	*(slash == dir ? slash + 1 : slash) = 0;
+	if (REAL(stat64)(dir, &st) == 0) {
+		f->dir_dev = st.st_dev;
+		f->dir_ino = st.st_ino;
+	}
+	memset(&rec, 0, sizeof rec);
+	rec.op = JS_REC_FILE;
+	rec.dev = dev;
+	rec.ino = ino;
+	rec.file = idx;
+	rec.len = n;
+	rec.off = size;
+	if (!js_hold_append(&rec, &(struct iovec){ (void *)path, n }, 1))
+		return -1;
+	js_sh->pool_used += n;
+	js_sh->nfiles = idx + 1;
+	catch_up();
+	return idx;
+}
+
+/* ---- descriptors ---------------------------------------------------------- */
 
 static int fd_path(int fd, char *buf, size_t cap)
 {
@@ -124,6 +248,13 @@ static bool path_holdable(const char *path)
 	       !js_path_is_volatile(path) && !js_path_is_own(path);
 }
 
+static uint32_t epoch32(void)
+{
+	uint32_t e = (uint32_t)atomic_load(&js_sh->epoch);
+
+	return e ? e : 1;
+}
+
 /* Fill fi for fd; false if fd is not open. */
 static bool classify_fd(int fd, struct fdinfo *fi)
 {
@@ -131,14 +262,14 @@ static bool classify_fd(int fd, struct fdinfo *fi)
 	char path[PATH_MAX];
 	int fl;
 
-	if (fd >= 0 && fd < FDMAX && fds[fd].epoch == freeze_epoch) {
+	if (fd >= 0 && fd < FDMAX && fds[fd].epoch == epoch32()) {
 		*fi = fds[fd];
 		return true;
 	}
 	if (REAL(fstat64)(fd, &st) < 0)
 		return false;
 	memset(fi, 0, sizeof *fi);
-	fi->epoch = freeze_epoch;
+	fi->epoch = epoch32();
 	fi->regular = S_ISREG(st.st_mode);
 	fi->dev = st.st_dev;
 	fi->ino = st.st_ino;
@@ -165,78 +296,18 @@ void js_forget_fds(unsigned first, unsigned last)
 		js_forget_fd(fd);
 }
 
-static uint32_t hash_of(dev_t dev, ino_t ino)
+/* The held file behind a holdable fd, registered on first sight. */
+static int file_of(int fd, const struct fdinfo *fi)
 {
-	uint64_t h = (uint64_t)ino * 0x9e3779b97f4a7c15ull ^ (uint64_t)dev;
-
-	return (uint32_t)(h >> 32) & (HASHSIZE - 1);
-}
-
-static struct held_file *find_file(dev_t dev, ino_t ino)
-{
-	for (uint32_t h = hash_of(dev, ino); file_hash[h]; h = (h + 1) & (HASHSIZE - 1)) {
-		struct held_file *f = &files[file_hash[h] - 1];
-
-		if (f->dev == dev && f->ino == ino)
-			return f;
-	}
-	return NULL;
-}
-
-static const char *pool_copy(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *p;
-
-	if (pool_used + n > POOLSIZE)
-		return NULL;
-	p = memcpy(path_pool + pool_used, s, n);
-	pool_used += n;
-	return p;
-}
-
-/* The held file behind fd (holdable), registered on first sight. */
-static struct held_file *file_of(int fd, const struct fdinfo *fi)
-{
-	struct held_file *f = find_file(fi->dev, fi->ino);
-	char path[PATH_MAX], *slash;
+	int idx = find_file(fi->dev, fi->ino);
+	char path[PATH_MAX];
 	struct stat64 st;
-	uint32_t h;
 
-	if (f || nfiles == MAXFILES)
-		return f;
+	if (idx >= 0)
+		return idx;
 	if (fd_path(fd, path, sizeof path) < 0 || REAL(fstat64)(fd, &st) < 0)
-		return NULL;
-	f = &files[nfiles];
-	memset(f, 0, sizeof *f);
-	f->dev = fi->dev;
-	f->ino = fi->ino;
-	f->base_size = st.st_size;
-	f->path = pool_copy(path);
-	if (!f->path)
-		return NULL;
-	slash = strrchr(path, '/');
-	*(slash == path ? slash + 1 : slash) = 0;
-	if (REAL(stat64)(path, &st) == 0) {
-		f->dir_dev = st.st_dev;
-		f->dir_ino = st.st_ino;
-	}
-	for (h = hash_of(f->dev, f->ino); file_hash[h]; h = (h + 1) & (HASHSIZE - 1))
-		;
-	file_hash[h] = ++nfiles;
-	return f;
-}
-
-static off64_t held_size(const struct held_file *f)
-{
-	off64_t end = f->ov ? (off64_t)overlay_end(f->ov) : 0;
-
-	return end > f->base_size ? end : f->base_size;
-}
-
-static bool has_held_data(const struct held_file *f)
-{
-	return f && f->ov && overlay_count(f->ov) > 0;
+		return -1;
+	return register_file(fi->dev, fi->ino, path, st.st_size);
 }
 
 static size_t iov_total(const struct iovec *iov, int cnt)
@@ -250,38 +321,55 @@ static size_t iov_total(const struct iovec *iov, int cnt)
 
 /* ---- waiting ---------------------------------------------------------- */
 
-/* Called with hold_lock held; returns with it held, the freeze over. */
-static void wait_thawed_locked(void)
+/*
+ * Wait, without the lock, until the freeze has ended.  If the freeze has
+ * expired and its root is gone (nobody else will drain), drain it here:
+ * a control process that died never leaves a database frozen, and neither
+ * does a root that died.
+ */
+static void wait_thawed(void)
 {
-	while (!js_running())
-		pthread_cond_wait(&thawed, &hold_lock);
+	while (!js_running()) {
+		int state = js_state_now();
+
+		if (js_instance_wait_change(state, 100))
+			continue;
+		if (js_sh->deadline_us && js_now_us() > js_sh->deadline_us + 1000000 &&
+		    !js_pid_alive(js_sh->root_pid))
+			js_engine_drain();
+	}
 }
 
 void js_wait_if_any_held(void)
 {
+	bool wait = false;
+
 	if (js_running())
 		return;
-	pthread_mutex_lock(&hold_lock);
-	for (uint32_t i = 0; i < nfiles; i++)
-		if (has_held_data(&files[i])) {
-			wait_thawed_locked();
-			break;
-		}
-	pthread_mutex_unlock(&hold_lock);
+	lock();
+	catch_up();
+	for (uint32_t i = 0; i < js_sh->nfiles && !wait; i++)
+		wait = has_held_data(i);
+	unlock();
+	if (wait)
+		wait_thawed();
 }
 
 void js_wait_if_held_fd(int fd, bool any_holdable)
 {
 	struct fdinfo fi;
+	bool wait = false;
 
 	if (js_running())
 		return;
-	pthread_mutex_lock(&hold_lock);
+	lock();
 	if (!js_running() && classify_fd(fd, &fi) && fi.regular) {
-		if (any_holdable ? fi.holdable : has_held_data(find_file(fi.dev, fi.ino)))
-			wait_thawed_locked();
+		catch_up();
+		wait = any_holdable ? fi.holdable : has_held_data(find_file(fi.dev, fi.ino));
 	}
-	pthread_mutex_unlock(&hold_lock);
+	unlock();
+	if (wait)
+		wait_thawed();
 }
 
 /* dirfd/path made absolute, without following the last component. */
@@ -312,8 +400,8 @@ static bool dir_is_held(const char *abs)
 	*(slash == dir ? slash + 1 : slash) = 0;
 	if (REAL(stat64)(dir, &st) < 0)
 		return false;
-	for (uint32_t i = 0; i < nfiles; i++)
-		if (files[i].dir_dev == st.st_dev && files[i].dir_ino == st.st_ino)
+	for (uint32_t i = 0; i < js_sh->nfiles; i++)
+		if (file_at(i)->dir_dev == st.st_dev && file_at(i)->dir_ino == st.st_ino)
 			return true;
 	return false;
 }
@@ -326,21 +414,22 @@ void js_wait_if_held_path(int dirfd, const char *path)
 {
 	char abs[PATH_MAX];
 	struct stat64 st;
+	bool wait = false;
 
 	if (js_running() || !path)
 		return;
-	pthread_mutex_lock(&hold_lock);
+	lock();
 	if (!js_running() && absolute_path(dirfd, path, abs, sizeof abs) == 0 &&
 	    !js_path_is_memory_only(abs) && !js_path_is_volatile(abs) && js_path_in_scope(abs) &&
 	    !js_path_is_own(abs)) {
-		bool held = dir_is_held(abs);
-
-		if (!held && REAL(lstat64)(abs, &st) == 0)
-			held = find_file(st.st_dev, st.st_ino) != NULL;
-		if (held)
-			wait_thawed_locked();
+		catch_up();
+		wait = dir_is_held(abs);
+		if (!wait && REAL(lstat64)(abs, &st) == 0)
+			wait = find_file(st.st_dev, st.st_ino) >= 0;
 	}
-	pthread_mutex_unlock(&hold_lock);
+	unlock();
+	if (wait)
+		wait_thawed();
 }
 
 /* Truncating a held file, or creating a file in a held directory, waits. */
@@ -348,34 +437,37 @@ void js_wait_for_open(int dirfd, const char *path, int flags)
 {
 	char abs[PATH_MAX];
 	struct stat64 st;
+	bool wait = false;
 
 	if (js_running() || !path || !(flags & (O_TRUNC | O_CREAT)))
 		return;
-	pthread_mutex_lock(&hold_lock);
+	lock();
 	if (!js_running() && absolute_path(dirfd, path, abs, sizeof abs) == 0 && path_holdable(abs)) {
-		bool wait;
-
 		if (REAL(stat64)(abs, &st) == 0)
 			wait = (flags & O_TRUNC) && S_ISREG(st.st_mode) && st.st_size > 0;
 		else
 			wait = (flags & O_CREAT) && dir_is_held(abs);
-		if (wait)
-			wait_thawed_locked();
 	}
-	pthread_mutex_unlock(&hold_lock);
+	unlock();
+	if (wait)
+		wait_thawed();
 }
 
 void js_wait_for_map(int fd, int prot, int flags)
 {
 	struct fdinfo fi;
+	bool wait = false;
 
 	if (js_running() || fd < 0 || !(flags & MAP_SHARED))
 		return;
-	pthread_mutex_lock(&hold_lock);
-	if (!js_running() && classify_fd(fd, &fi) && fi.holdable &&
-	    ((prot & PROT_WRITE) || has_held_data(find_file(fi.dev, fi.ino))))
-		wait_thawed_locked();
-	pthread_mutex_unlock(&hold_lock);
+	lock();
+	if (!js_running() && classify_fd(fd, &fi) && fi.holdable) {
+		catch_up();
+		wait = (prot & PROT_WRITE) || has_held_data(find_file(fi.dev, fi.ino));
+	}
+	unlock();
+	if (wait)
+		wait_thawed();
 }
 
 /* ---- holding and overlaying ------------------------------------------- */
@@ -383,28 +475,29 @@ void js_wait_for_map(int fd, int prot, int flags)
 ssize_t js_hold_write(int fd, const struct iovec *iov, int cnt, off64_t off, enum js_pos pos)
 {
 	struct fdinfo fi;
-	struct held_file *f;
 	struct js_rec rec;
-	const void *data;
 	size_t len = iov_total(iov, cnt);
 	ssize_t ret = JS_NOT_HELD;
-	int saved = errno;
+	bool wait = false;
+	int saved = errno, idx;
 
-	pthread_mutex_lock(&hold_lock);
+	lock();
 	/* Not held: the real call gives the error a bad fd or offset gets
 	 * (EBADF for a read-only descriptor, EINVAL for a negative offset). */
 	if (js_running() || !classify_fd(fd, &fi) || !fi.holdable || !fi.writable ||
 	    (pos == JS_AT_OFFSET && off < 0))
 		goto out;
+	catch_up();
 	if (fi.append && pos == JS_AT_CURSOR)
 		pos = JS_AT_END;
 	/* Linux appends a pwrite on an O_APPEND descriptor too. */
 	if (fi.append && pos == JS_AT_OFFSET)
 		off = -1;
-	f = file_of(fd, &fi);
-	if (!f || (!f->ov && !(f->ov = overlay_new()))) {
+	idx = file_of(fd, &fi);
+	if (idx < 0) {
 		/* No room to hold it: it may not slip through, so it waits. */
-		wait_thawed_locked();
+		js_log("no room to hold another file; a write waits for the thaw");
+		wait = true;
 		goto out;
 	}
 	if (pos == JS_AT_CURSOR) {
@@ -414,7 +507,7 @@ ssize_t js_hold_write(int fd, const struct iovec *iov, int cnt, off64_t off, enu
 			goto out_errno;
 		}
 	} else if (pos == JS_AT_END || off < 0) {
-		off = held_size(f);
+		off = held_size(idx);
 	}
 	if (len == 0) {
 		ret = 0;
@@ -422,33 +515,36 @@ ssize_t js_hold_write(int fd, const struct iovec *iov, int cnt, off64_t off, enu
 	}
 	memset(&rec, 0, sizeof rec);
 	rec.op = JS_REC_WRITE;
-	rec.dev = f->dev;
-	rec.ino = f->ino;
-	rec.file = f - files;
+	rec.dev = fi.dev;
+	rec.ino = fi.ino;
+	rec.file = idx;
 	rec.off = off;
 	rec.len = len;
-	data = js_hold_append(&rec, iov, cnt);
-	if (!data || overlay_insert(f->ov, off, len, data) < 0) {
-		js_log("cannot hold %zu bytes for %s: %s; the write waits", len, f->path, strerror(errno));
-		wait_thawed_locked();
+	if (!js_hold_append(&rec, iov, cnt)) {
+		js_log("cannot hold %zu bytes for %s: %s; the write waits", len,
+		       path_of(file_at(idx)), strerror(errno));
+		wait = true;
 		goto out;
 	}
+	catch_up();
 	if (pos != JS_AT_OFFSET)
 		REAL(lseek64)(fd, off + len, SEEK_SET);
-	stats.held_bytes += len;
-	stats.held_writes++;
+	js_sh->held_bytes += len;
+	js_sh->held_writes++;
 	ret = len;
 out:
 	errno = saved;
 out_errno:
-	pthread_mutex_unlock(&hold_lock);
+	unlock();
+	if (wait)
+		wait_thawed();
 	return ret;
 }
 
 /* Read [off, off+n) of the file as the application would see it. */
-static ssize_t read_overlaid(int fd, struct held_file *f, const struct iovec *iov, int cnt, off64_t off)
+static ssize_t read_overlaid(int fd, int idx, const struct iovec *iov, int cnt, off64_t off)
 {
-	off64_t size = held_size(f);
+	off64_t size = held_size(idx);
 	size_t want = iov_total(iov, cnt), done = 0;
 
 	if (off >= size)
@@ -474,7 +570,7 @@ static ssize_t read_overlaid(int fd, struct held_file *f, const struct iovec *io
 		/* Past the end on disk but inside the held size: zeros, then
 		 * held bytes on top. */
 		memset(buf + got, 0, seg - got);
-		overlay_apply(f->ov, off + done, seg, buf);
+		overlay_apply(view.ov[idx], off + done, seg, buf);
 		done += seg;
 	}
 	return done;
@@ -483,16 +579,16 @@ static ssize_t read_overlaid(int fd, struct held_file *f, const struct iovec *io
 ssize_t js_overlay_read(int fd, const struct iovec *iov, int cnt, off64_t off, enum js_pos pos)
 {
 	struct fdinfo fi;
-	struct held_file *f;
 	ssize_t ret = JS_NOT_HELD;
-	int saved = errno;
+	int saved = errno, idx;
 
-	pthread_mutex_lock(&hold_lock);
+	lock();
 	if (js_running() || !classify_fd(fd, &fi) || !fi.regular || !fi.readable ||
 	    (pos == JS_AT_OFFSET && off < 0))
 		goto out;
-	f = find_file(fi.dev, fi.ino);
-	if (!has_held_data(f))
+	catch_up();
+	idx = find_file(fi.dev, fi.ino);
+	if (!has_held_data(idx))
 		goto out;
 	if (pos != JS_AT_OFFSET) {
 		off = REAL(lseek64)(fd, 0, SEEK_CUR);
@@ -501,7 +597,7 @@ ssize_t js_overlay_read(int fd, const struct iovec *iov, int cnt, off64_t off, e
 			goto out_errno;
 		}
 	}
-	ret = read_overlaid(fd, f, iov, cnt, off);
+	ret = read_overlaid(fd, idx, iov, cnt, off);
 	if (ret < 0)
 		goto out_errno;
 	if (pos != JS_AT_OFFSET)
@@ -509,7 +605,7 @@ ssize_t js_overlay_read(int fd, const struct iovec *iov, int cnt, off64_t off, e
 out:
 	errno = saved;
 out_errno:
-	pthread_mutex_unlock(&hold_lock);
+	unlock();
 	return ret;
 }
 
@@ -521,19 +617,19 @@ out_errno:
 off64_t js_overlay_seek(int fd, off64_t off, int whence)
 {
 	struct fdinfo fi;
-	struct held_file *f;
 	off64_t ret = JS_NOT_HELD, size, to;
-	int saved = errno;
+	int saved = errno, idx;
 
 	if (whence != SEEK_END && whence != SEEK_DATA && whence != SEEK_HOLE)
 		return JS_NOT_HELD;
-	pthread_mutex_lock(&hold_lock);
+	lock();
 	if (js_running() || !classify_fd(fd, &fi) || !fi.regular)
 		goto out;
-	f = find_file(fi.dev, fi.ino);
-	if (!has_held_data(f))
+	catch_up();
+	idx = find_file(fi.dev, fi.ino);
+	if (!has_held_data(idx))
 		goto out;
-	size = held_size(f);
+	size = held_size(idx);
 	if (whence == SEEK_END) {
 		to = size + off;
 	} else if (off < 0 || off >= size) {
@@ -554,27 +650,28 @@ off64_t js_overlay_seek(int fd, off64_t off, int whence)
 out:
 	errno = saved;
 out_errno:
-	pthread_mutex_unlock(&hold_lock);
+	unlock();
 	return ret;
 }
 
 void js_overlay_size(dev_t dev, ino_t ino, off64_t *size, blkcnt64_t *blocks)
 {
-	struct held_file *f;
+	int idx;
 
 	if (js_running())
 		return;
-	pthread_mutex_lock(&hold_lock);
-	f = find_file(dev, ino);
-	if (has_held_data(f)) {
-		off64_t held = held_size(f);
+	lock();
+	catch_up();
+	idx = find_file(dev, ino);
+	if (has_held_data(idx)) {
+		off64_t held = held_size(idx);
 
 		if (held > *size)
 			*size = held;
 		if (blocks && *blocks < (held + 511) / 512)
 			*blocks = (held + 511) / 512;
 	}
-	pthread_mutex_unlock(&hold_lock);
+	unlock();
 }
 
 /* ---- freeze ----------------------------------------------------------- */
@@ -587,37 +684,73 @@ struct dirent64_raw {
 	char d_name[];
 };
 
-/* Every descriptor open for writing on a holdable file joins the freeze. */
-static void enroll_open_files(int *sync_fds, int *nsync, int max)
+/* The open flags of another process's descriptor, from fdinfo. */
+static int fd_flags_of(pid_t pid, int fd)
 {
-	char buf[8192];
-	int dir = own_open("/proc/self/fd", O_RDONLY | O_DIRECTORY);
+	char path[64], buf[256], *p;
+	int f, flags = -1;
+	ssize_t n;
+
+	snprintf(path, sizeof path, "/proc/%d/fdinfo/%d", (int)pid, fd);
+	f = own_open(path, O_RDONLY);
+	if (f < 0)
+		return -1;
+	n = REAL(read)(f, buf, sizeof buf - 1);
+	own_close(f);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	p = strstr(buf, "flags:");
+	if (p)
+		flags = (int)strtol(p + 6, NULL, 8);
+	return flags;
+}
+
+struct sync_list {
+	int fds[256];
+	int n;
+};
+
+/*
+ * Every descriptor of a member process open for writing on a holdable file
+ * joins the freeze, and is flushed before Freeze returns.
+ */
+static void enroll_process_files(pid_t pid, struct sync_list *sync)
+{
+	char dirpath[64], buf[8192], link[96], path[PATH_MAX];
+	int dir;
 	long n;
 
+	snprintf(dirpath, sizeof dirpath, "/proc/%d/fd", (int)pid);
+	dir = own_open(dirpath, O_RDONLY | O_DIRECTORY);
 	if (dir < 0)
 		return;
 	while ((n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
 		for (long pos = 0; pos < n;) {
 			struct dirent64_raw *d = (struct dirent64_raw *)(buf + pos);
-			int fd = atoi(d->d_name);
-			struct fdinfo fi;
-			int fl;
+			int fd = atoi(d->d_name), fl, idx;
+			struct stat64 st;
+			ssize_t len;
 
 			pos += d->d_reclen;
-			if (d->d_name[0] == '.' || js_is_own_fd(fd) || fd == dir)
+			if (d->d_name[0] == '.' || (pid == getpid() && (js_is_own_fd(fd) || fd == dir)))
 				continue;
-			fl = REAL(fcntl)(fd, F_GETFL);
+			fl = fd_flags_of(pid, fd);
 			if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
 				continue;
-			if (!classify_fd(fd, &fi) || !fi.holdable || !file_of(fd, &fi))
+			snprintf(link, sizeof link, "%s/%d", dirpath, fd);
+			len = readlink(link, path, sizeof path - 1);
+			if (len <= 0 || REAL(stat64)(link, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink == 0)
 				continue;
-			if (*nsync < max) {
-				int dup = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
+			path[len] = 0;
+			if (!path_holdable(path) || find_file(st.st_dev, st.st_ino) >= 0)
+				continue;
+			idx = register_file(st.st_dev, st.st_ino, path, st.st_size);
+			if (idx >= 0 && sync->n < (int)(sizeof sync->fds / sizeof sync->fds[0])) {
+				int f = own_open(link, O_RDONLY);
 
-				if (dup >= 0) {
-					js_mark_own_fd(dup, true);
-					sync_fds[(*nsync)++] = dup;
-				}
+				if (f >= 0)
+					sync->fds[sync->n++] = f;
 			}
 		}
 	}
@@ -629,21 +762,23 @@ static void enroll_open_files(int *sync_fds, int *nsync, int max)
  * freeze with one on a held file could not be consistent (SPEC "Files
  * mapped with MAP_SHARED").
  */
-static bool mappings_allow_freeze(char *reason, size_t len)
+static bool mappings_allow_freeze(pid_t pid, char *reason, size_t len)
 {
 	static char buf[65536];
-	char line[PATH_MAX + 256];
-	size_t fill = 0, ll = 0;
-	int fd = own_open("/proc/self/maps", O_RDONLY);
+	char line[PATH_MAX + 256], path[64];
+	size_t ll = 0;
+	int fd;
 	ssize_t n;
 	bool ok = true;
 
+	snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+	fd = own_open(path, O_RDONLY);
 	if (fd < 0)
 		return true;
 	while (ok && (n = REAL(read)(fd, buf, sizeof buf)) > 0) {
 		for (ssize_t i = 0; i < n && ok; i++) {
 			unsigned long maj, min, ino;
-			char perms[8], path[PATH_MAX];
+			char perms[8], file[PATH_MAX];
 
 			if (buf[i] != '\n') {
 				if (ll < sizeof line - 1)
@@ -652,87 +787,94 @@ static bool mappings_allow_freeze(char *reason, size_t len)
 			}
 			line[ll] = 0;
 			ll = 0;
-			path[0] = 0;
-			if (sscanf(line, "%*x-%*x %7s %*x %lx:%lx %lu %4095[^\n]", perms, &maj, &min, &ino, path) < 4 ||
-			    perms[3] != 's' || path[0] != '/' || js_path_is_memory_only(path) ||
-			    !js_path_in_scope(path) || js_path_is_own(path))
+			file[0] = 0;
+			if (sscanf(line, "%*x-%*x %7s %*x %lx:%lx %lu %4095[^\n]", perms, &maj, &min, &ino, file) < 4 ||
+			    perms[3] != 's' || file[0] != '/' || js_path_is_memory_only(file) ||
+			    !js_path_in_scope(file) || js_path_is_own(file) || js_path_is_volatile(file))
 				continue;
-			if (perms[1] == 'w' && !js_path_is_volatile(path)) {
-				snprintf(reason, len, "%s is mapped MAP_SHARED writable, so its writes cannot be held; "
-					 "list it in JETSNAP_VOLATILE only if it is disposable", path);
+			if (perms[1] == 'w') {
+				snprintf(reason, len, "%s is mapped MAP_SHARED writable (pid %d), so its writes cannot be held; "
+					 "list it in JETSNAP_VOLATILE only if it is disposable", file, (int)pid);
 				ok = false;
-			} else if (perms[1] != 'w' && !js_path_is_volatile(path) &&
-				   find_file(makedev(maj, min), ino)) {
-				snprintf(reason, len, "%s is mapped MAP_SHARED read-only and also written with write calls, "
+			} else if (find_file(makedev(maj, min), ino) >= 0) {
+				snprintf(reason, len, "%s is mapped MAP_SHARED read-only (pid %d) and also written with write calls, "
 					 "so reads through the mapping could not see held writes (LMDB-style); it cannot be frozen",
-					 path);
+					 file, (int)pid);
 				ok = false;
 			}
 		}
 	}
-	(void)fill;
 	own_close(fd);
 	return ok;
 }
 
 static void forget_files(void)
 {
-	for (uint32_t i = 0; i < nfiles; i++)
-		if (files[i].ov)
-			overlay_free(files[i].ov);
-	memset(file_hash, 0, sizeof file_hash);
-	nfiles = 0;
-	pool_used = 0;
+	js_sh->nfiles = 0;
+	js_sh->pool_used = 0;
+	js_hold_reset();
+	atomic_fetch_add(&js_sh->epoch, 1);
+	catch_up();
 }
 
-JET_ERR js_engine_freeze(uint64_t snap, char *reason, size_t reason_len)
+JET_ERR js_engine_freeze(uint64_t snap, uint64_t timeout_ms, char *reason, size_t reason_len)
 {
-	int sync_fds[256], nsync = 0;
+	struct sync_list sync = { .n = 0 };
 	uint64_t t0;
+	bool ok = true;
 
 	(void)snap;
-	pthread_mutex_lock(&hold_lock);
+	if (!js_sh) {
+		snprintf(reason, reason_len, "this process has no instance file (see JETSNAP_LOG)");
+		return JET_errOSSnapshotNotAllowed;
+	}
+	lock();
 	if (!js_running()) {
-		pthread_mutex_unlock(&hold_lock);
+		unlock();
 		snprintf(reason, reason_len, "the instance is already frozen or draining");
 		return JET_errOSSnapshotInvalidSequence;
 	}
-	if (js_hold_open(reason, reason_len) < 0) {
-		pthread_mutex_unlock(&hold_lock);
-		return JET_errOSSnapshotNotAllowed;
-	}
-	js_mark_own_fd(js_hold_fd(), true);
 	t0 = js_now_us();
 	forget_files();
-	if (++freeze_epoch == 0)
-		freeze_epoch = 1;
-	memset(&stats, 0, sizeof stats);
+	js_sh->held_bytes = js_sh->held_writes = js_sh->drained_writes = 0;
 	/*
 	 * Close the gate while holding the lock: no write can be held before
 	 * the checks below pass, so a refusal has nothing to drain.
 	 */
 	js_gate_close(JS_FROZEN);
-	enroll_open_files(sync_fds, &nsync, 256);
-	if (!mappings_allow_freeze(reason, reason_len)) {
+	for (int i = 0; i < JS_MAX_MEMBERS; i++) {
+		int32_t pid = atomic_load(&js_sh->members[i].pid);
+
+		if (pid && js_pid_alive(pid))
+			enroll_process_files(pid, &sync);
+	}
+	for (int i = 0; i < JS_MAX_MEMBERS && ok; i++) {
+		int32_t pid = atomic_load(&js_sh->members[i].pid);
+
+		if (pid && js_pid_alive(pid))
+			ok = mappings_allow_freeze(pid, reason, reason_len);
+	}
+	if (!ok) {
 		forget_files();
-		atomic_store(&js_state, JS_RUNNING);
-		pthread_cond_broadcast(&thawed);
-		pthread_mutex_unlock(&hold_lock);
-		for (int i = 0; i < nsync; i++)
-			own_close(sync_fds[i]);
+		atomic_store(&js_sh->state, JS_RUNNING);
+		js_instance_wake_all();
+		unlock();
+		for (int i = 0; i < sync.n; i++)
+			own_close(sync.fds[i]);
 		js_log("freeze refused: %s", reason);
 		return JET_errOSSnapshotNotAllowed;
 	}
-	stats.frozen_at_us = js_now_us();
-	pthread_mutex_unlock(&hold_lock);
+	js_sh->frozen_at_us = js_now_us();
+	js_sh->deadline_us = js_sh->frozen_at_us + timeout_ms * 1000;
+	unlock();
 	/* Guarantee 1: what returned before Freeze is on stable storage, so
 	 * a block-level snapshot sees it too. */
-	for (int i = 0; i < nsync; i++) {
-		REAL(fdatasync)(sync_fds[i]);
-		own_close(sync_fds[i]);
+	for (int i = 0; i < sync.n; i++) {
+		REAL(fdatasync)(sync.fds[i]);
+		own_close(sync.fds[i]);
 	}
-	js_log("frozen: %u files, gate closed in %llu us", nfiles,
-	       (unsigned long long)(stats.frozen_at_us - t0));
+	js_log("frozen: %u files, gate closed in %llu us", js_sh->nfiles,
+	       (unsigned long long)(js_sh->frozen_at_us - t0));
 	return JET_errSuccess;
 }
 
@@ -760,20 +902,20 @@ static void apply_records(uint64_t from, uint64_t to, int *drain_fd)
 
 	for (; pos < to; pos = next) {
 		const struct js_rec *rec = js_hold_at(pos, &next);
-		struct held_file *f = &files[rec->file];
+		const char *path = path_of(file_at(rec->file));
 
 		if (rec->op != JS_REC_WRITE)
 			continue;
 		if (drain_fd[rec->file] < 0)
-			drain_fd[rec->file] = own_open(f->path, O_WRONLY);
+			drain_fd[rec->file] = own_open(path, O_WRONLY);
 		if (drain_fd[rec->file] < 0 ||
 		    pwrite_all(drain_fd[rec->file], (const uint8_t *)(rec + 1), rec->len, rec->off) < 0)
-			/* Issue 5 keeps the remainder held and retries; until
-			 * then the failure is at least on record. */
+			/* The journal issue keeps the remainder held and
+			 * retries; until then the failure is on record. */
 			js_log("drain: cannot write %llu bytes at %llu of %s: %s",
-			       (unsigned long long)rec->len, (unsigned long long)rec->off, f->path,
+			       (unsigned long long)rec->len, (unsigned long long)rec->off, path,
 			       strerror(errno));
-		stats.drained_writes++;
+		__atomic_add_fetch(&js_sh->drained_writes, 1, __ATOMIC_RELAXED);
 	}
 }
 
@@ -784,55 +926,65 @@ static void apply_records(uint64_t from, uint64_t to, int *drain_fd)
  */
 void js_engine_drain(void)
 {
-	static int drain_fd[MAXFILES];
+	static int drain_fd[JS_MAX_FILES];
+	int32_t none = 0;
 	uint64_t pos = js_hold_begin();
 
-	pthread_mutex_lock(&hold_lock);
-	if (js_running()) {
-		pthread_mutex_unlock(&hold_lock);
+	if (!js_sh || js_running())
 		return;
+	/* One drainer per instance. */
+	if (!atomic_compare_exchange_strong(&js_sh->drainer_pid, &none, getpid())) {
+		if (!js_pid_alive(none) ||
+		    !atomic_compare_exchange_strong(&js_sh->drainer_pid, &none, getpid()))
+			return;
 	}
-	atomic_store(&js_state, JS_DRAINING);
-	for (uint32_t i = 0; i < MAXFILES; i++)
+	lock();
+	if (js_running())
+		goto done;
+	atomic_store(&js_sh->state, JS_DRAINING);
+	for (uint32_t i = 0; i < JS_MAX_FILES; i++)
 		drain_fd[i] = -1;
 	for (;;) {
 		uint64_t end = js_hold_tail();
 
 		if (pos == end)
 			break;
-		pthread_mutex_unlock(&hold_lock);
+		unlock();
 		apply_records(pos, end, drain_fd);
 		pos = end;
-		pthread_mutex_lock(&hold_lock);
+		lock();
 	}
-	stats.frozen_us = js_now_us() - stats.frozen_at_us;
-	for (uint32_t i = 0; i < nfiles; i++)
-		if (files[i].ov)
-			overlay_clear(files[i].ov);
+	js_sh->frozen_us = js_now_us() - js_sh->frozen_at_us;
+	js_sh->deadline_us = 0;
+	js_sh->held_bytes = 0;
+	atomic_fetch_add(&js_sh->epoch, 1);
 	js_hold_reset();
-	stats.held_bytes = 0;
-	atomic_store(&js_state, JS_RUNNING);
-	pthread_cond_broadcast(&thawed);
-	pthread_mutex_unlock(&hold_lock);
-	for (uint32_t i = 0; i < MAXFILES; i++)
+	atomic_store(&js_sh->state, JS_RUNNING);
+	js_instance_wake_all();
+	js_log("thawed: %llu writes drained after %llu us frozen",
+	       (unsigned long long)js_sh->drained_writes, (unsigned long long)js_sh->frozen_us);
+	for (uint32_t i = 0; i < JS_MAX_FILES; i++)
 		if (drain_fd[i] >= 0)
 			own_close(drain_fd[i]);
-	js_log("thawed: %llu writes drained after %llu us frozen",
-	       (unsigned long long)stats.drained_writes, (unsigned long long)stats.frozen_us);
+done:
+	atomic_store(&js_sh->drainer_pid, 0);
+	unlock();
 }
 
 /* ---- status ------------------------------------------------------------ */
 
 void js_engine_status(struct js_status *st)
 {
-	pthread_mutex_lock(&hold_lock);
-	st->state = atomic_load(&js_state);
-	st->held_bytes = stats.held_bytes;
-	st->held_writes = stats.held_writes;
-	st->drained_writes = stats.drained_writes;
-	st->frozen_us = st->state == JS_RUNNING ? stats.frozen_us : js_now_us() - stats.frozen_at_us;
-	st->files = nfiles;
-	pthread_mutex_unlock(&hold_lock);
+	if (!js_sh)
+		return;
+	lock();
+	st->state = js_state_now();
+	st->held_bytes = js_sh->held_bytes;
+	st->held_writes = js_sh->held_writes;
+	st->drained_writes = js_sh->drained_writes;
+	st->frozen_us = st->state == JS_RUNNING ? js_sh->frozen_us : js_now_us() - js_sh->frozen_at_us;
+	st->files = js_sh->nfiles;
+	unlock();
 }
 
 size_t js_engine_files(char *buf, size_t cap, uint32_t *count)
@@ -840,42 +992,46 @@ size_t js_engine_files(char *buf, size_t cap, uint32_t *count)
 	size_t used = 0;
 
 	*count = 0;
-	pthread_mutex_lock(&hold_lock);
-	for (uint32_t i = 0; i < nfiles; i++) {
-		size_t n = strlen(files[i].path) + 1;
+	if (!js_sh)
+		return 0;
+	lock();
+	for (uint32_t i = 0; i < js_sh->nfiles; i++) {
+		const char *p = path_of(file_at(i));
+		size_t n = strlen(p) + 1;
 
 		if (used + n > cap)
 			break;
-		memcpy(buf + used, files[i].path, n);
+		memcpy(buf + used, p, n);
 		used += n;
 		(*count)++;
 	}
-	pthread_mutex_unlock(&hold_lock);
+	unlock();
 	return used;
 }
 
 /* ---- fork ---------------------------------------------------------------- */
 
+/*
+ * The child's private view must be a consistent copy: no thread of ours may
+ * be in the middle of changing it, so fork waits for the instance lock.
+ * Only the parent unlocks: the lock word is shared memory, and one unlock
+ * releases it for every process.
+ */
 static void before_fork(void)
 {
-	pthread_mutex_lock(&hold_lock);
+	if (js_sh)
+		lock();
 }
 
 static void after_fork_parent(void)
 {
-	pthread_mutex_unlock(&hold_lock);
+	if (js_sh)
+		unlock();
 }
 
-/*
- * The child has no control thread and no drainer, and the hold log's tail
- * lives in a mapping it shares with the parent: until process trees share
- * one instance, a child simply writes through.
- */
 static void after_fork_child(void)
 {
-	pthread_mutex_init(&hold_lock, NULL);
-	pthread_cond_init(&thawed, NULL);
-	atomic_store(&js_state, JS_RUNNING);
+	js_instance_join_child();
 }
 
 __attribute__((constructor(200))) static void js_engine_init(void)

@@ -1,46 +1,52 @@
 /*
  * The freeze gate: "may this mutation go straight to the file?"
  *
- * A writer announces itself in one of 64 padded counters (its thread's
- * stripe), then reads the state.  The freezer stores the new state, then
- * waits until every counter is zero.  Both sides use sequentially
- * consistent operations, so either the writer sees the freeze and takes the
- * hold path, or the freezer sees the writer and waits for it (Dekker).
- * Stripes keep the counter's cache line private to a thread in the common
- * case, so a pass-through write costs one uncontended locked add and a load
- * — no lock, no syscall, async-signal-safe.  See docs/DESIGN.md for why not
- * membarrier (it needs registration and costs every thread an IPI).
+ * A writer announces itself in one of its process's counters (one of
+ * JS_STRIPES, by thread), then reads the instance's state.  The freezer
+ * stores the new state, then waits until the counters of every live member
+ * process are zero.  Both sides use sequentially consistent operations, so
+ * either the writer sees the freeze and takes the hold path, or the freezer
+ * sees the writer and waits for it (Dekker).  The state and the counters
+ * live in the instance file every member maps, so one Freeze covers the
+ * whole process tree.  A pass-through write costs one locked add on a
+ * cache line its thread usually owns, a load and a branch: no lock, no
+ * syscall, async-signal-safe.  See docs/DESIGN.md for why not membarrier.
  */
 #include <sched.h>
+#include <stdio.h>
 #include <time.h>
 
+#include "instance.h"
 #include "shim.h"
 
-#define STRIPES 64
+/* Before this process has joined an instance: always running. */
+static _Atomic int unjoined_state = JS_RUNNING;
+static struct js_stripe unjoined_stripes[JS_STRIPES];
 
-struct stripe {
-	_Atomic long inflight;
-	char pad[64 - sizeof(long)];
-};
-
-_Atomic int js_state = JS_RUNNING;
-static struct stripe stripes[STRIPES] __attribute__((aligned(64)));
+_Atomic int *js_state_word = &unjoined_state;
+static struct js_stripe *my_stripes = unjoined_stripes;
 static _Atomic unsigned next_stripe;
 static __thread int my_stripe __attribute__((tls_model("initial-exec"))) = -1;
 
-static struct stripe *stripe_of_thread(void)
+void js_gate_attach(_Atomic int *state, struct js_stripe *stripes)
+{
+	my_stripes = stripes ? stripes : unjoined_stripes;
+	js_state_word = state;
+}
+
+static struct js_stripe *stripe_of_thread(void)
 {
 	if (__builtin_expect(my_stripe < 0, 0))
-		my_stripe = atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed) % STRIPES;
-	return &stripes[my_stripe];
+		my_stripe = atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed) % JS_STRIPES;
+	return &my_stripes[my_stripe];
 }
 
 bool js_gate_enter(void)
 {
-	struct stripe *s = stripe_of_thread();
+	struct js_stripe *s = stripe_of_thread();
 
 	atomic_fetch_add_explicit(&s->inflight, 1, memory_order_seq_cst);
-	if (__builtin_expect(atomic_load_explicit(&js_state, memory_order_seq_cst) == JS_RUNNING, 1))
+	if (__builtin_expect(atomic_load_explicit(js_state_word, memory_order_seq_cst) == JS_RUNNING, 1))
 		return true;
 	atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_release);
 	return false;
@@ -48,18 +54,26 @@ bool js_gate_enter(void)
 
 void js_gate_exit(void)
 {
-	atomic_fetch_sub_explicit(&stripes[my_stripe].inflight, 1, memory_order_release);
+	atomic_fetch_sub_explicit(&my_stripes[my_stripe].inflight, 1, memory_order_release);
 }
 
-void js_gate_close(int state)
+static void wait_drained(struct js_member *m)
 {
-	atomic_store_explicit(&js_state, state, memory_order_seq_cst);
-	for (int i = 0; i < STRIPES; i++) {
-		unsigned spins = 0;
+	uint64_t start = js_now_us();
+	unsigned spins = 0;
 
-		while (atomic_load_explicit(&stripes[i].inflight, memory_order_acquire) != 0) {
-			/* A pass-through write in flight: usually a page-cache
-			 * copy of microseconds; yield, then sleep if it is slow. */
+	for (int s = 0; s < JS_STRIPES; s++) {
+		while (atomic_load_explicit(&m->stripes[s].inflight, memory_order_acquire) > 0) {
+			int32_t pid = atomic_load(&m->pid);
+
+			/* A member that died in the middle of a write has
+			 * nothing in flight any more. */
+			if (pid == 0 || !js_pid_alive(pid))
+				return;
+			if (js_now_us() - start > 10000000) {
+				js_log("gate: pid %d kept a write in flight for 10 s; freezing without it", pid);
+				return;
+			}
 			if (++spins < 1000) {
 				sched_yield();
 			} else {
@@ -68,4 +82,12 @@ void js_gate_close(int state)
 			}
 		}
 	}
+}
+
+void js_gate_close(int state)
+{
+	atomic_store_explicit(js_state_word, state, memory_order_seq_cst);
+	for (int i = 0; i < JS_MAX_MEMBERS; i++)
+		if (atomic_load(&js_sh->members[i].pid) != 0)
+			wait_drained(&js_sh->members[i]);
 }

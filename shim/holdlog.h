@@ -1,12 +1,11 @@
 /*
- * The hold log: held mutations as records in one append-only file in
- * JETSNAP_STATE_DIR, mapped MAP_SHARED.  The page cache backs it (it may
- * outgrow memory) and every process that maps the file sees every record;
- * the drain replays it in order, and so will crash recovery.
+ * The hold log: held mutations as records appended after the instance
+ * file's shared header (instance.h), so every process of the instance sees
+ * every record; the drain replays them in order, and so will crash
+ * recovery.
  *
- * Record layout (8-byte aligned):
- *   struct js_rec header, then `len` data bytes, padded to 8.
- * Callers serialise appends with the engine's hold lock.
+ * Record layout (8-byte aligned): struct js_rec, then `len` data bytes,
+ * padded to 8.  Callers hold the instance lock.
  */
 #ifndef JETSNAP_HOLDLOG_H
 #define JETSNAP_HOLDLOG_H
@@ -17,7 +16,7 @@
 #define JS_REC_MAGIC 0x4a535243u	/* "JSRC" */
 
 enum js_rec_op {
-	JS_REC_FILE = 1,	/* declares file index `file`: data = path */
+	JS_REC_FILE = 1,	/* declares file index `file`: data = its path */
 	JS_REC_WRITE,		/* data written at `off` of file `file` */
 };
 
@@ -30,15 +29,15 @@ struct js_rec {
 	uint32_t checksum;	/* of the data, for the journal's torn-tail check */
 	uint64_t off;
 	uint64_t len;
+	int32_t pid;		/* who made it */
+	uint32_t reserved;
 };
 
-int js_hold_open(char *err, size_t errlen);
-/* Append a record; returns a pointer to its data in the mapping, or NULL. */
-const void *js_hold_append(const struct js_rec *hdr, const struct iovec *iov, int cnt);
+/* Append a record; returns its offset in the log, or 0 (errno set). */
+uint64_t js_hold_append(const struct js_rec *hdr, const struct iovec *iov, int cnt);
 uint64_t js_hold_tail(void);		/* end of the last record */
 uint64_t js_hold_begin(void);		/* where the first record starts */
 const struct js_rec *js_hold_at(uint64_t pos, uint64_t *next);
 void js_hold_reset(void);		/* forget every record (after a drain) */
-int js_hold_fd(void);
 
 #endif

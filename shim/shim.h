@@ -50,11 +50,17 @@ void js_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* gate.c: may a mutation pass straight to the filesystem? */
 enum { JS_RUNNING = JS_STATE_RUNNING, JS_FROZEN = JS_STATE_FROZEN, JS_DRAINING = JS_STATE_DRAINING };
-extern _Atomic int js_state;
+extern _Atomic int *js_state_word;	/* the instance's state, shared by its processes */
 static inline bool js_running(void)
 {
-	return atomic_load_explicit(&js_state, memory_order_acquire) == JS_RUNNING;
+	return atomic_load_explicit(js_state_word, memory_order_acquire) == JS_RUNNING;
 }
+static inline int js_state_now(void)
+{
+	return atomic_load_explicit(js_state_word, memory_order_acquire);
+}
+struct js_stripe;
+void js_gate_attach(_Atomic int *state, struct js_stripe *stripes);
 bool js_gate_enter(void);	/* true: pass through, then call js_gate_exit */
 void js_gate_exit(void);
 void js_gate_close(int state);	/* set state, wait for in-flight mutations */
@@ -77,7 +83,7 @@ void js_forget_fds(unsigned first, unsigned last);
 bool js_is_own_fd(int fd);
 void js_mark_own_fd(int fd, bool own);
 
-JET_ERR js_engine_freeze(uint64_t snap, char *reason, size_t reason_len);
+JET_ERR js_engine_freeze(uint64_t snap, uint64_t timeout_ms, char *reason, size_t reason_len);
 void js_engine_drain(void);
 void js_engine_status(struct js_status *st);
 size_t js_engine_files(char *buf, size_t cap, uint32_t *nfiles);
