@@ -19,6 +19,7 @@
 #define JS_REASON_MAX    512
 #define JS_NAME_MAX      128
 #define JS_REPLY_MAX     (1u << 20)	/* reply + paths never exceed this */
+#define JS_PIDS_MAX      64
 
 enum js_op {
 	JS_OP_STATUS = 1,	/* who are you, what state: never fails */
@@ -48,7 +49,7 @@ struct js_status {
 	uint64_t pid;		/* the instance root's pid: its JET_INSTANCE */
 	char name[JS_NAME_MAX];
 	uint32_t state;		/* enum js_state */
-	uint32_t reserved;
+	uint32_t nprocs;	/* live processes of the instance */
 	uint64_t snap_id;	/* enrolled session, 0 if none */
 	uint64_t timed_out_snap_id;	/* last session whose freeze expired */
 	uint64_t held_bytes;
@@ -56,6 +57,7 @@ struct js_status {
 	uint64_t drained_writes;
 	uint64_t frozen_us;
 	uint64_t files;
+	int32_t pids[JS_PIDS_MAX];	/* the first nprocs (at most JS_PIDS_MAX) */
 };
 
 struct js_reply {

@@ -985,6 +985,16 @@ void js_engine_status(struct js_status *st)
 	st->frozen_us = st->state == JS_RUNNING ? js_sh->frozen_us : js_now_us() - js_sh->frozen_at_us;
 	st->files = js_sh->nfiles;
 	unlock();
+	st->nprocs = 0;
+	for (int i = 0; i < JS_MAX_MEMBERS; i++) {
+		int32_t pid = atomic_load(&js_sh->members[i].pid);
+
+		if (pid && js_pid_alive(pid)) {
+			if (st->nprocs < JS_PIDS_MAX)
+				st->pids[st->nprocs] = pid;
+			st->nprocs++;
+		}
+	}
 }
 
 size_t js_engine_files(char *buf, size_t cap, uint32_t *count)
