@@ -1,18 +1,27 @@
 /*
  * cli_recover.c — jetsnap recover: replay the hold journals that dead
- * instances left in the state directory.
- *
- * This build keeps no hold journal yet (docs/DESIGN.md: fsync of held data
- * waits for the thaw, so nothing acknowledged as durable lives only in
- * memory).  There is thus never anything to replay, and recover says so and
- * succeeds, so that boot scripts can already call it.  When the journal
- * lands, its replay belongs here (through the control library).
+ * instances left in the state directory (shim/recover.c does the work; the
+ * shim runs the same code whenever a process starts under it).
  */
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "recover.h"
+
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("jetsnap recover: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
 
 int cmd_recover(const struct cli_command *cmd, int argc, char **argv)
 {
@@ -37,8 +46,25 @@ int cmd_recover(const struct cli_command *cmd, int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	fprintf(stderr, "jetsnap recover: nothing to replay%s%s: this build keeps no hold "
-		"journal (fsync of held data waits for the thaw)\n", dir ? " in " : "",
-		dir ? dir : "");
+	char state[512], runtime[512];
+	int n;
+
+	if (!dir || !*dir) {
+		const char *rt = getenv("JETSNAP_RUNTIME_DIR"), *xdg = getenv("XDG_RUNTIME_DIR");
+
+		if (rt && *rt)
+			snprintf(runtime, sizeof(runtime), "%s", rt);
+		else if (xdg && *xdg)
+			snprintf(runtime, sizeof(runtime), "%s/jetsnap", xdg);
+		else
+			snprintf(runtime, sizeof(runtime), "/tmp/jetsnap-%u", (unsigned)getuid());
+		js_default_state_dir(state, sizeof(state), runtime);
+		dir = state;
+	}
+	n = js_recover_dir(dir, say);
+	if (n < 0)
+		return cli_fail(cmd, "some journals in %s could not be replayed whole; they are kept "
+			       "(free space or fix the files named above, then run jetsnap recover again)", dir);
+	printf("%d journal%s replayed from %s\n", n, n == 1 ? "" : "s", dir);
 	return CLI_OK;
 }

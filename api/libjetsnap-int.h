@@ -96,7 +96,8 @@ struct member {
 
 struct session {
 	uint64_t id;
-	int fd;			/* the session file, flock'ed while we work */
+	int fd;			/* the session file, locked while we work */
+	bool locked;		/* we hold its lock (and the store mutex) */
 	char rt[4096];
 	enum session_state state;
 	uint32_t grbit;		/* the grbit given to Prepare */

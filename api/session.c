@@ -1,7 +1,7 @@
 /*
  * Sessions outlive the control process that made them (`jetsnap freeze` and
  * `jetsnap thaw ID` are separate commands), so each one is a small text file
- * $RUNTIME/sessions/<id>, read and rewritten under flock(LOCK_EX) for the
+ * $RUNTIME/sessions/<id>, read and rewritten under a write lock for the
  * whole of a call: two control processes working on one session take turns.
  *
  *   jetsnap-session 1
@@ -13,10 +13,11 @@
  *
  * An ended session becomes a tombstone ("ended aborted"), so its id keeps
  * answering InvalidSnapId and the file is never created again.  Ids are
- * (uid << 40) | counter, the counter kept in $RUNTIME/next-id under flock:
+ * (uid << 40) | counter, the counter kept in $RUNTIME/next-id under a lock:
  * unique across every control process and user of the machine.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -47,14 +48,36 @@ static const char *const outcome_names[] = {
 	[SO_TIMEDOUT] = "timedout",
 };
 
-static int lock_fd(int fd, int how)
+/*
+ * Across processes, a POSIX record lock on the whole file.  Unlike flock,
+ * a forked child does not inherit it: an application that calls the API
+ * while another of its threads forks would otherwise leave the lock with a
+ * child that may be waiting for the very thaw this lock guards (seen in
+ * tests/tree_stress).  Record locks do not exclude the threads of one
+ * process from each other, so a process-wide mutex does that; closing any
+ * descriptor of a locked file drops the lock, so only unlock_close closes
+ * a locked file.
+ */
+static pthread_mutex_t store_mutex = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+
+static int lock_fd(int fd)
 {
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 	int rc;
 
+	pthread_mutex_lock(&store_mutex);
 	do
-		rc = flock(fd, how);
+		rc = fcntl(fd, F_SETLKW, &fl);
 	while (rc < 0 && errno == EINTR);
+	if (rc < 0)
+		pthread_mutex_unlock(&store_mutex);
 	return rc;
+}
+
+static void unlock_close(int fd)
+{
+	close(fd);
+	pthread_mutex_unlock(&store_mutex);
 }
 
 static JET_ERR store_error(const char *what, const char *path)
@@ -130,9 +153,10 @@ static JET_ERR next_id(const char *rt, uint64_t *id)
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return store_error("open the session id counter", path);
-	if (lock_fd(fd, LOCK_EX) < 0) {
+	if (lock_fd(fd) < 0) {
 		err = store_error("lock", path);
-		goto out;
+		close(fd);
+		return err;
 	}
 	n = pread(fd, buf, sizeof(buf) - 1, 0);
 	if (n < 0) {
@@ -157,7 +181,7 @@ static JET_ERR next_id(const char *rt, uint64_t *id)
 	}
 	*id = ((uint64_t)geteuid() << ID_COUNTER_BITS) | counter;
 out:
-	close(fd);
+	unlock_close(fd);
 	return err;
 }
 
@@ -257,11 +281,12 @@ JET_ERR session_create(struct session *s, uint32_t grbit)
 	s->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (s->fd < 0)
 		return store_error("create session file", path);
-	if (lock_fd(s->fd, LOCK_EX) < 0) {
+	if (lock_fd(s->fd) < 0) {
 		err = store_error("lock", path);
 		session_discard(s);
 		return err;
 	}
+	s->locked = true;
 	err = session_save(s);
 	if (err)
 		session_discard(s);
@@ -286,10 +311,11 @@ JET_ERR session_open(struct session *s, uint64_t id)
 		return fail(JET_errOSSnapshotInvalidSnapId, "no snapshot session %" PRIu64 " was ever made", id);
 	if (s->fd < 0)
 		return store_error("open session file", path);
-	if (lock_fd(s->fd, LOCK_EX) < 0) {
+	if (lock_fd(s->fd) < 0) {
 		err = store_error("lock", path);
 		goto fail;
 	}
+	s->locked = true;
 	/* Prepare may have removed the file while we waited for its lock. */
 	if (fstat(s->fd, &st) < 0 || st.st_nlink == 0) {
 		err = fail(JET_errOSSnapshotInvalidSnapId, "snapshot session %" PRIu64 " was never made", id);
@@ -369,9 +395,12 @@ void session_discard(struct session *s)
 
 void session_close(struct session *s)
 {
-	if (s->fd >= 0)
-		close(s->fd);	/* drops the flock */
+	if (s->fd >= 0 && s->locked)
+		unlock_close(s->fd);
+	else if (s->fd >= 0)
+		close(s->fd);
 	s->fd = -1;
+	s->locked = false;
 	free(s->m);
 	s->m = NULL;
 	s->n = s->cap = 0;
@@ -392,7 +421,7 @@ bool session_is_dead(const char *rt, uint64_t id)
 	 * Never wait here: the caller holds its own session's lock, and the
 	 * other session's holder may be waiting for ours.  Busy means alive.
 	 */
-	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+	if (fcntl(fd, F_SETLK, &(struct flock){ .l_type = F_RDLCK, .l_whence = SEEK_SET }) == 0) {
 		text = read_all(fd);
 		session_init(&other);
 		dead = text && session_parse(&other, text) == 0;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "instance.h"
+#include "recover.h"
 #include "shim.h"
 
 struct js_config js_cfg;
@@ -37,7 +38,8 @@ void js_config_load(void)
 	else
 		snprintf(fallback, sizeof fallback, "/tmp/jetsnap-%u", (unsigned)getuid());
 	copy_env(js_cfg.runtime_dir, sizeof js_cfg.runtime_dir, "JETSNAP_RUNTIME_DIR", fallback);
-	copy_env(js_cfg.state_dir, sizeof js_cfg.state_dir, "JETSNAP_STATE_DIR", js_cfg.runtime_dir);
+	js_default_state_dir(fallback, sizeof fallback, js_cfg.runtime_dir);
+	copy_env(js_cfg.state_dir, sizeof js_cfg.state_dir, "JETSNAP_STATE_DIR", fallback);
 	snprintf(fallback, sizeof fallback, "%s-%d", program_invocation_short_name, (int)getpid());
 	copy_env(js_cfg.instance, sizeof js_cfg.instance, "JETSNAP_INSTANCE", fallback);
 	copy_env(js_cfg.paths, sizeof js_cfg.paths, "JETSNAP_PATHS", "");
@@ -120,6 +122,10 @@ __attribute__((constructor)) static void js_init(void)
 
 	js_config_load();
 	js_resolve_all();
+	/* Before the application opens anything: what a dead instance held
+	 * and acknowledged as durable goes back into its files first. */
+	if (js_recover_dir(js_cfg.state_dir, js_log) < 0)
+		js_log("some hold journals in %s could not be replayed; run 'jetsnap recover'", js_cfg.state_dir);
 	if (js_instance_start() == 0 && js_instance_is_root())
 		js_control_start();
 	errno = saved;

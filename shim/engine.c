@@ -37,6 +37,7 @@ struct fdinfo {
 	bool holdable;	/* a regular data file in scope: its writes are held */
 	bool append;
 	bool readable, writable;
+	bool sync_writes;	/* O_SYNC / O_DSYNC: each write is durable */
 	dev_t dev;
 	ino_t ino;
 };
@@ -279,6 +280,7 @@ static bool classify_fd(int fd, struct fdinfo *fi)
 	fi->append = fl >= 0 && (fl & O_APPEND);
 	fi->readable = fl >= 0 && (fl & O_ACCMODE) != O_WRONLY;
 	fi->writable = fl >= 0 && (fl & O_ACCMODE) != O_RDONLY;
+	fi->sync_writes = fl >= 0 && (fl & O_DSYNC);
 	if (fd >= 0 && fd < FDMAX && !js_is_own_fd(fd))
 		fds[fd] = *fi;
 	return true;
@@ -317,6 +319,73 @@ static size_t iov_total(const struct iovec *iov, int cnt)
 	for (int i = 0; i < cnt; i++)
 		n += iov[i].iov_len;
 	return n;
+}
+
+/* ---- the journal: durability of held data ---------------------------- */
+
+/* Where the log ends now, as a durability mark (offsets are < 2^40). */
+static uint64_t tail_mark(void)
+{
+	return (atomic_load(&js_sh->epoch) << 40) | js_hold_tail();
+}
+
+/*
+ * Make the log durable up to mark: the held data an fsync covers is then
+ * where recovery finds it, so the fsync may return (SPEC "No data lost").
+ * Group commit: one fdatasync of the instance file serves every thread and
+ * process waiting for a mark it passed.
+ */
+static int journal_sync(uint64_t mark)
+{
+	int ret = 0;
+
+	if (atomic_load(&js_sh->synced) >= mark)
+		return 0;
+	if (pthread_mutex_lock(&js_sh->sync_lock) == EOWNERDEAD)
+		pthread_mutex_consistent(&js_sh->sync_lock);
+	if (atomic_load(&js_sh->synced) < mark) {
+		uint64_t now = tail_mark();
+
+		if (REAL(fdatasync)(js_instance_fd()) < 0) {
+			js_log("cannot make the hold journal durable: %s", strerror(errno));
+			ret = -1;
+		} else if (now > atomic_load(&js_sh->synced)) {
+			atomic_store(&js_sh->synced, now);
+		}
+	}
+	pthread_mutex_unlock(&js_sh->sync_lock);
+	return ret;
+}
+
+int js_sync_held(int fd)
+{
+	struct fdinfo fi;
+	uint64_t mark = 0;
+	int saved = errno;
+
+	if (js_running())
+		return JS_NOT_HELD;
+	lock();
+	if (!js_running() && classify_fd(fd, &fi) && fi.regular) {
+		catch_up();
+		if (has_held_data(find_file(fi.dev, fi.ino)))
+			mark = tail_mark();
+	}
+	unlock();
+	if (!mark)
+		return JS_NOT_HELD;
+	if (journal_sync(mark) < 0) {
+		errno = EIO;
+		return -1;
+	}
+	errno = saved;
+	return 0;
+}
+
+void js_sync_all_held(void)
+{
+	if (!js_running())
+		journal_sync(tail_mark());
 }
 
 /* ---- waiting ---------------------------------------------------------- */
@@ -480,6 +549,7 @@ ssize_t js_hold_write(int fd, const struct iovec *iov, int cnt, off64_t off, enu
 	ssize_t ret = JS_NOT_HELD;
 	bool wait = false;
 	int saved = errno, idx;
+	uint64_t sync_mark = 0;
 
 	lock();
 	/* Not held: the real call gives the error a bad fd or offset gets
@@ -532,12 +602,19 @@ ssize_t js_hold_write(int fd, const struct iovec *iov, int cnt, off64_t off, enu
 	js_sh->held_bytes += len;
 	js_sh->held_writes++;
 	ret = len;
+	if (fi.sync_writes)
+		sync_mark = tail_mark();
 out:
 	errno = saved;
 out_errno:
 	unlock();
 	if (wait)
 		wait_thawed();
+	/* An O_SYNC/O_DSYNC write returns once it is durable: in the journal. */
+	if (sync_mark && journal_sync(sync_mark) < 0) {
+		errno = EIO;
+		return -1;
+	}
 	return ret;
 }
 
@@ -814,6 +891,7 @@ static void forget_files(void)
 	js_sh->pool_used = 0;
 	js_hold_reset();
 	atomic_fetch_add(&js_sh->epoch, 1);
+	atomic_store(&js_sh->synced, tail_mark());
 	catch_up();
 }
 
@@ -920,6 +998,23 @@ static void apply_records(uint64_t from, uint64_t to, int *drain_fd)
 }
 
 /*
+ * Once drained, the journal must never be replayed again: later writes go
+ * straight to the files, and an old record replayed over them would undo
+ * them.  Recovery stops at the first record that is not whole, so clearing
+ * the first one, durably, empties the journal.
+ */
+static void invalidate_journal(void)
+{
+	struct js_rec *first = (struct js_rec *)(js_base + js_hold_begin());
+
+	if (js_hold_tail() == js_hold_begin())
+		return;
+	first->magic = 0;
+	if (REAL(fdatasync)(js_instance_fd()) < 0)
+		js_log("cannot clear the drained hold journal: %s", strerror(errno));
+}
+
+/*
  * Apply the log in order while the application keeps appending; when the
  * drain catches up with the tail, under the lock, the instance switches
  * back to pass-through.  Waiting calls then go on.
@@ -951,9 +1046,15 @@ void js_engine_drain(void)
 			break;
 		unlock();
 		apply_records(pos, end, drain_fd);
+		/* The files must be durable before the journal that could
+		 * rebuild them is dropped. */
+		for (uint32_t i = 0; i < JS_MAX_FILES; i++)
+			if (drain_fd[i] >= 0)
+				REAL(fdatasync)(drain_fd[i]);
 		pos = end;
 		lock();
 	}
+	invalidate_journal();
 	js_sh->frozen_us = js_now_us() - js_sh->frozen_at_us;
 	js_sh->deadline_us = 0;
 	js_sh->held_bytes = 0;

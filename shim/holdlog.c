@@ -32,6 +32,8 @@ uint64_t js_hold_append(const struct js_rec *hdr, const struct iovec *iov, int c
 		memcpy(data, iov[i].iov_base, iov[i].iov_len);
 		data += iov[i].iov_len;
 	}
+	rec->checksum = 0;
+	rec->checksum = js_rec_checksum(rec, rec + 1);
 	/* Readers in other processes walk up to the tail: publish it last. */
 	__atomic_store_n(&js_sh->tail, at + rec_size(hdr->len), __ATOMIC_RELEASE);
 	return at;

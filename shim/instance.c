@@ -159,6 +159,7 @@ static int create_instance(void)
 	pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
 	pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
 	pthread_mutex_init(&sh->lock, &attr);
+	pthread_mutex_init(&sh->sync_lock, &attr);
 	pthread_mutexattr_destroy(&attr);
 	sh->tail = JS_HEADER_SIZE;
 	sh->file_size = JS_HEADER_SIZE + GROW_STEP;

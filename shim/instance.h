@@ -53,6 +53,8 @@ struct js_shared {
 	_Atomic uint64_t epoch;	/* one per freeze */
 	char name[128];
 	pthread_mutex_t lock;	/* process-shared, robust */
+	pthread_mutex_t sync_lock;	/* one journal fdatasync at a time */
+	_Atomic uint64_t synced;	/* epoch << 40 | log offset known durable */
 	/* Everything below is changed under lock. */
 	uint64_t tail;		/* end of the last record */
 	uint64_t seq;

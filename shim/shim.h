@@ -76,6 +76,9 @@ void js_overlay_size(dev_t dev, ino_t ino, off64_t *size, blkcnt64_t *blocks);
 void js_wait_if_held_fd(int fd, bool any_holdable);
 void js_wait_if_held_path(int dirfd, const char *path);
 void js_wait_if_any_held(void);
+/* fsync of held data: 0/-1 once the journal holds it durably, or JS_NOT_HELD. */
+int js_sync_held(int fd);
+void js_sync_all_held(void);
 void js_wait_for_open(int dirfd, const char *path, int flags);
 void js_wait_for_map(int fd, int prot, int flags);
 void js_forget_fd(int fd);

@@ -325,18 +325,20 @@ WRAP(off64_t, lseek64, (int fd, off64_t off, int whence))
 	OBSERVE(fd, REAL(lseek64)(fd, off, whence), js_overlay_seek(fd, off, whence));
 }
 
-/* ---- sync: waits while the data it would make durable is held ---- */
+/* ---- sync: durable in the hold journal while the data is held ---- */
 
 WRAP(int, fsync, (int fd))
 {
-	js_wait_if_held_fd(fd, false);
-	return REAL(fsync)(fd);
+	int r = js_sync_held(fd);
+
+	return r != JS_NOT_HELD ? r : REAL(fsync)(fd);
 }
 
 WRAP(int, fdatasync, (int fd))
 {
-	js_wait_if_held_fd(fd, false);
-	return REAL(fdatasync)(fd);
+	int r = js_sync_held(fd);
+
+	return r != JS_NOT_HELD ? r : REAL(fdatasync)(fd);
 }
 
 /* Only starts write-back of what the kernel has: held bytes are not there,
@@ -346,15 +348,17 @@ WRAP(int, sync_file_range, (int fd, off64_t off, off64_t n, unsigned flags))
 	return REAL(sync_file_range)(fd, off, n, flags);
 }
 
+/* Everything else on the filesystem is flushed as asked; held data is made
+ * durable in the journal first. */
 WRAP(int, syncfs, (int fd))
 {
-	js_wait_if_any_held();
+	js_sync_all_held();
 	return REAL(syncfs)(fd);
 }
 
 WRAP(void, sync, (void))
 {
-	js_wait_if_any_held();
+	js_sync_all_held();
 	REAL(sync)();
 }
 
