@@ -52,6 +52,8 @@ static struct {
 	uint64_t epoch;		/* the freeze it describes */
 	uint64_t applied;	/* log offset caught up to */
 	struct overlay *ov[JS_MAX_FILES];
+	int64_t size[JS_MAX_FILES];	/* set by a held truncate, else -1 */
+	int64_t floor[JS_MAX_FILES];	/* disk bytes from here on are gone */
 	uint32_t hash[HASHSIZE];	/* file index + 1, 0 = empty */
 } view;
 
@@ -142,6 +144,10 @@ static void catch_up(void)
 			if (view.ov[i])
 				overlay_clear(view.ov[i]);
 		memset(view.hash, 0, sizeof view.hash);
+		for (uint32_t i = 0; i < JS_MAX_FILES; i++) {
+			view.size[i] = -1;
+			view.floor[i] = INT64_MAX;
+		}
 		view.epoch = atomic_load(&js_sh->epoch);
 		view.applied = js_hold_begin();
 	}
@@ -150,14 +156,25 @@ static void catch_up(void)
 
 		if (rec->op == JS_REC_FILE) {
 			view_add_file(rec->file);
-		} else if (rec->op == JS_REC_WRITE) {
+		} else if (rec->op == JS_REC_WRITE || rec->op == JS_REC_TRUNCATE) {
 			struct overlay **ov = &view.ov[rec->file];
+			int64_t *size = &view.size[rec->file];
 
 			if (!*ov)
 				*ov = overlay_new();
-			if (!*ov || overlay_insert(*ov, rec->off, rec->len, rec + 1) < 0)
+			if (!*ov) {
+				js_log("cannot index held data: reads may miss it");
+			} else if (rec->op == JS_REC_TRUNCATE) {
+				overlay_truncate(*ov, rec->off);
+				*size = rec->off;
+				if ((int64_t)rec->off < view.floor[rec->file])
+					view.floor[rec->file] = rec->off;
+			} else if (overlay_insert(*ov, rec->off, rec->len, rec + 1) < 0) {
 				js_log("cannot index %llu held bytes: reads may miss them",
 				       (unsigned long long)rec->len);
+			} else if (*size >= 0 && (int64_t)(rec->off + rec->len) > *size) {
+				*size = rec->off + rec->len;
+			}
 		}
 	}
 	view.applied = tail;
@@ -177,13 +194,15 @@ static int find_file(dev_t dev, ino_t ino)
 
 static bool has_held_data(int idx)
 {
-	return idx >= 0 && view.ov[idx] && overlay_count(view.ov[idx]) > 0;
+	return idx >= 0 && view.ov[idx] && (overlay_count(view.ov[idx]) > 0 || view.size[idx] >= 0);
 }
 
 static off64_t held_size(int idx)
 {
 	off64_t end = view.ov[idx] ? (off64_t)overlay_end(view.ov[idx]) : 0;
 
+	if (view.size[idx] >= 0)
+		return view.size[idx];
 	return end > file_at(idx)->base_size ? end : file_at(idx)->base_size;
 }
 
@@ -618,6 +637,57 @@ out_errno:
 	return ret;
 }
 
+/*
+ * A size change of a held file is held like a write: SQLite's checkpoint
+ * ends with one, PostgreSQL truncates relations.  path: truncate(2) by
+ * name, opened here so that permissions fail exactly as they would.
+ */
+int js_hold_truncate(int fd, const char *path, off64_t len)
+{
+	struct fdinfo fi;
+	struct js_rec rec;
+	int ret = JS_NOT_HELD, saved = errno, idx, own = -1;
+	bool wait = false;
+
+	if (len < 0 || js_running())
+		return JS_NOT_HELD;
+	if (path) {
+		own = own_open(path, O_WRONLY);
+		if (own < 0) {
+			errno = saved;
+			return JS_NOT_HELD;
+		}
+		fd = own;
+	}
+	lock();
+	if (js_running() || !classify_fd(fd, &fi) || !fi.holdable || !fi.writable)
+		goto out;
+	catch_up();
+	idx = file_of(fd, &fi);
+	memset(&rec, 0, sizeof rec);
+	rec.op = JS_REC_TRUNCATE;
+	rec.dev = fi.dev;
+	rec.ino = fi.ino;
+	rec.file = idx;
+	rec.off = len;
+	if (idx < 0 || !js_hold_append(&rec, NULL, 0)) {
+		js_log("no room to hold a truncate; it waits for the thaw");
+		wait = true;
+		goto out;
+	}
+	catch_up();
+	js_sh->held_writes++;
+	ret = 0;
+out:
+	unlock();
+	if (own >= 0)
+		own_close(own);
+	if (wait)
+		wait_thawed();
+	errno = saved;
+	return ret;
+}
+
 /* Read [off, off+n) of the file as the application would see it. */
 static ssize_t read_overlaid(int fd, int idx, const struct iovec *iov, int cnt, off64_t off)
 {
@@ -631,10 +701,15 @@ static ssize_t read_overlaid(int fd, int idx, const struct iovec *iov, int cnt, 
 	for (int i = 0; i < cnt && done < want; i++) {
 		size_t seg = iov[i].iov_len < want - done ? iov[i].iov_len : want - done;
 		uint8_t *buf = iov[i].iov_base;
-		size_t got = 0;
+		size_t got = 0, from_disk = seg;
 
-		while (got < seg) {
-			ssize_t r = REAL(pread64)(fd, buf + got, seg - got, off + done + got);
+		/* A held truncate hid the disk's bytes past its length. */
+		if (off + (off64_t)done >= view.floor[idx])
+			from_disk = 0;
+		else if (off + (off64_t)(done + seg) > view.floor[idx])
+			from_disk = view.floor[idx] - off - done;
+		while (got < from_disk) {
+			ssize_t r = REAL(pread64)(fd, buf + got, from_disk - got, off + done + got);
 
 			if (r < 0 && errno == EINTR)
 				continue;
@@ -743,8 +818,8 @@ void js_overlay_size(dev_t dev, ino_t ino, off64_t *size, blkcnt64_t *blocks)
 	if (has_held_data(idx)) {
 		off64_t held = held_size(idx);
 
-		if (held > *size)
-			*size = held;
+		/* Held truncates can make it smaller than on disk. */
+		*size = held;
 		if (blocks && *blocks < (held + 511) / 512)
 			*blocks = (held + 511) / 512;
 	}
@@ -982,12 +1057,13 @@ static void apply_records(uint64_t from, uint64_t to, int *drain_fd)
 		const struct js_rec *rec = js_hold_at(pos, &next);
 		const char *path = path_of(file_at(rec->file));
 
-		if (rec->op != JS_REC_WRITE)
+		if (rec->op != JS_REC_WRITE && rec->op != JS_REC_TRUNCATE)
 			continue;
 		if (drain_fd[rec->file] < 0)
 			drain_fd[rec->file] = own_open(path, O_WRONLY);
 		if (drain_fd[rec->file] < 0 ||
-		    pwrite_all(drain_fd[rec->file], (const uint8_t *)(rec + 1), rec->len, rec->off) < 0)
+		    (rec->op == JS_REC_TRUNCATE ? REAL(ftruncate64)(drain_fd[rec->file], rec->off) :
+		     pwrite_all(drain_fd[rec->file], (const uint8_t *)(rec + 1), rec->len, rec->off)) < 0)
 			/* The journal issue keeps the remainder held and
 			 * retries; until then the failure is on record. */
 			js_log("drain: cannot write %llu bytes at %llu of %s: %s",

@@ -18,6 +18,7 @@
 enum js_rec_op {
 	JS_REC_FILE = 1,	/* declares file index `file`: data = its path */
 	JS_REC_WRITE,		/* data written at `off` of file `file` */
+	JS_REC_TRUNCATE,	/* file `file` cut or extended to size `off` */
 };
 
 struct js_rec {

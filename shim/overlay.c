@@ -329,6 +329,22 @@ int overlay_insert(struct overlay *ov, uint64_t off, uint64_t len, const void *d
 	return 0;
 }
 
+void overlay_truncate(struct overlay *ov, uint64_t len)
+{
+	struct extent *lower, *upper, *last;
+
+	treap_split(ov->root, len, &lower, &upper);
+	treap_release(ov, upper);
+	/* Extents do not overlap, so the one starting last ends last. */
+	last = treap_max(lower);
+	if (last && extent_end(last) > len) {
+		ov->bytes -= extent_end(last) - len;
+		last->len = len - last->off;
+	}
+	ov->root = lower;
+	ov->end = last ? extent_end(last) : 0;
+}
+
 /*
  * Copy every extent of t overlapping [lo, hi) onto buf, which maps offset
  * base.  Recursion goes only into left subtrees that overlap, so the depth

@@ -24,6 +24,8 @@ void overlay_clear(struct overlay *ov);
 int overlay_insert(struct overlay *ov, uint64_t off, uint64_t len, const void *data);
 /* Copy the held bytes that overlap [off, off+len) onto buf (buf[0] is off). */
 void overlay_apply(const struct overlay *ov, uint64_t off, uint64_t len, void *buf);
+/* Drop every held byte at or past len (a held truncate). */
+void overlay_truncate(struct overlay *ov, uint64_t len);
 /* One past the last held byte, 0 if empty. */
 uint64_t overlay_end(const struct overlay *ov);
 /* Number of extents, and the number of distinct bytes they cover. */

@@ -89,13 +89,14 @@ static long replay(const uint8_t *base, uint64_t size, js_recover_log_fn *log)
 			break;
 		if (rec->op == JS_REC_FILE && rec->len > 1 && ((const char *)(rec + 1))[rec->len - 1] == 0) {
 			path_at[rec->file] = pos + sizeof *rec;
-		} else if (rec->op == JS_REC_WRITE && path_at[rec->file]) {
+		} else if ((rec->op == JS_REC_WRITE || rec->op == JS_REC_TRUNCATE) && path_at[rec->file]) {
 			const char *path = (const char *)base + path_at[rec->file];
 
 			if (fds[rec->file] < 0)
 				fds[rec->file] = sys_open(path, O_WRONLY);
 			if (fds[rec->file] < 0 ||
-			    pwrite_all(fds[rec->file], (const uint8_t *)(rec + 1), rec->len, rec->off) < 0) {
+			    (rec->op == JS_REC_TRUNCATE ? syscall(SYS_ftruncate, fds[rec->file], rec->off) :
+			     pwrite_all(fds[rec->file], (const uint8_t *)(rec + 1), rec->len, rec->off)) < 0) {
 				log("cannot replay %llu bytes at %llu of %s: %s", (unsigned long long)rec->len,
 				    (unsigned long long)rec->off, path, strerror(errno));
 				failed++;

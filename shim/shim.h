@@ -69,6 +69,7 @@ void js_gate_close(int state);	/* set state, wait for in-flight mutations */
 #define JS_NOT_HELD (-2)	/* "do the real call": the fd/path is not held */
 enum js_pos { JS_AT_OFFSET, JS_AT_CURSOR, JS_AT_END };
 ssize_t js_hold_write(int fd, const struct iovec *iov, int cnt, off64_t off, enum js_pos pos);
+int js_hold_truncate(int fd, const char *path, off64_t len);
 ssize_t js_overlay_read(int fd, const struct iovec *iov, int cnt, off64_t off, enum js_pos pos);
 off64_t js_overlay_seek(int fd, off64_t off, int whence);
 void js_overlay_size(dev_t dev, ino_t ino, off64_t *size, blkcnt64_t *blocks);

@@ -369,7 +369,7 @@ WRAP(int, msync, (void *addr, size_t len, int flags))
 	return REAL(msync)(addr, len, flags);
 }
 
-/* ---- size changes: wait on a held file ---- */
+/* ---- size changes: truncates are held, allocation waits ---- */
 
 /*
  * A change that cannot be held passes the gate like a write, so that Freeze
@@ -388,24 +388,37 @@ WRAP(int, msync, (void *addr, size_t len, int flags))
 #define WAIT_FD(fd, call) GATED(js_wait_if_held_fd(fd, true), call)
 #define WAIT_PATH(dirfd, path, call) GATED(js_wait_if_held_path(dirfd, path), call)
 
+/* Held while frozen, like a write; a file that is not held is cut now. */
+#define TRUNCATE(fd, path, len, call) \
+	do { \
+		int r_; \
+		if (__builtin_expect(js_gate_enter(), 1)) { \
+			r_ = call; \
+			js_gate_exit(); \
+			return r_; \
+		} \
+		r_ = js_hold_truncate(fd, path, len); \
+		return r_ != JS_NOT_HELD ? r_ : call; \
+	} while (0)
+
 WRAP(int, ftruncate, (int fd, off_t len))
 {
-	WAIT_FD(fd, REAL(ftruncate)(fd, len));
+	TRUNCATE(fd, NULL, len, REAL(ftruncate)(fd, len));
 }
 
 WRAP(int, ftruncate64, (int fd, off64_t len))
 {
-	WAIT_FD(fd, REAL(ftruncate64)(fd, len));
+	TRUNCATE(fd, NULL, len, REAL(ftruncate64)(fd, len));
 }
 
 WRAP(int, truncate, (const char *path, off_t len))
 {
-	WAIT_PATH(AT_FDCWD, path, REAL(truncate)(path, len));
+	TRUNCATE(-1, path, len, REAL(truncate)(path, len));
 }
 
 WRAP(int, truncate64, (const char *path, off64_t len))
 {
-	WAIT_PATH(AT_FDCWD, path, REAL(truncate64)(path, len));
+	TRUNCATE(-1, path, len, REAL(truncate64)(path, len));
 }
 
 WRAP(int, fallocate, (int fd, int mode, off_t off, off_t len))

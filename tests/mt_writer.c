@@ -54,6 +54,7 @@ static struct {
 	_Atomic int frozen;		/* set after Freeze returns, cleared before Thaw */
 	_Atomic long ops_frozen[MAX_FREEZES];
 	_Atomic int freeze_no;
+	_Atomic int freezes_begun;	/* how many freezes have returned from Freeze */
 	_Atomic bool failed;
 	char failure[512];
 	pthread_mutex_t failure_lock;
@@ -175,10 +176,23 @@ static void *writer(void *arg)
 		set_failure("cannot create %s: %s", path, strerror(errno));
 		return NULL;
 	}
-	for (int i = 0; i < g.nops && !atomic_load(&g.failed); i++) {
+	for (int i = 0, k = 0; i < g.nops && !atomic_load(&g.failed); i++) {
 		/* A freeze that began and had not ended around the whole op. */
-		int before = atomic_load(&g.frozen) ? atomic_load(&g.freeze_no) : -1;
+		int before;
 		bool ok;
+
+		/*
+		 * Freeze k is due after (k+1)/(N+2) of the ops: a writer that
+		 * gets there first waits for it to begin, so every freeze
+		 * happens while writers still have work, however the machine
+		 * schedules us.
+		 */
+		while (k < g.nfreezes && i >= (long)g.nops * (k + 1) / (g.nfreezes + 2)) {
+			while (atomic_load(&g.freezes_begun) <= k && !atomic_load(&g.failed))
+				nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+			k++;
+		}
+		before = atomic_load(&g.frozen) ? atomic_load(&g.freeze_no) : -1;
 
 		switch (i % 3) {
 		case 0:
@@ -266,6 +280,7 @@ static void *controller(void *arg)
 		}
 		atomic_store(&g.freeze_no, k);
 		atomic_store(&g.frozen, 1);
+		atomic_store(&g.freezes_begun, k + 1);
 		at_freeze = disk_checksum();
 		sleep_ms(FREEZE_MS);
 		before_thaw = disk_checksum();

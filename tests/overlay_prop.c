@@ -689,6 +689,34 @@ static void op_stdio(void)
 	expect_bytes(t.op, buf, want, exp, target);
 }
 
+/*
+ * ftruncate, ftruncate64 or truncate(path): shrink below or grow past the
+ * current size.  While frozen the size change is held like a write.
+ */
+static void op_truncate(void)
+{
+	int f = pick_rw_fd();
+	unsigned how = rng_below(3);
+	size_t size = m.size < 64 || rng_below(2) ? m.size + rng_below(2 * MAX_IO) : rng_below(m.size);
+	int r;
+
+	if (size > SIZE_SOFT_CAP)
+		size = SIZE_SOFT_CAP;
+	describe("%s(%s, %zu) from size %zu", how == 0 ? "ftruncate" : how == 1 ? "ftruncate64" : "truncate",
+		 how == 2 ? "path" : fd_name[f], size, m.size);
+	if (how == 0)
+		r = ftruncate(m.fd[f], (off_t)size);
+	else if (how == 1)
+		r = ftruncate64(m.fd[f], (off64_t)size);
+	else
+		r = truncate(t.path, (off_t)size);
+	expect_ret(t.op, r, 0, errno);
+	model_reserve(size);
+	if (size > m.size)
+		memset(m.data + m.size, 0, size - m.size);
+	m.size = size;
+}
+
 static void random_step(void)
 {
 	unsigned r = rng_below(100);
@@ -710,8 +738,10 @@ static void random_step(void)
 		op_readv();
 	else if (r < 88)
 		op_lseek();
-	else if (r < 97)
+	else if (r < 95)
 		op_stat();
+	else if (r < 97)
+		op_truncate();
 	else if (r < 99 || !t.fork_ops)
 		op_reopen();
 	else

@@ -139,9 +139,9 @@ run_mode() {
 	# Not just a burst right after the freeze: SQLite must still be
 	# committing in the second half of the hold, past its auto-checkpoints
 	# (every ~1000 WAL pages, a few hundred ms here).
-	if [ "$label" = wal ]; then
+	if [ "$mode" = wal ]; then
 		[ "$acks_end" -gt "$acks_mid" ] ||
-			fail "wal: the writer stopped committing while frozen ($acks_start acks when Freeze returned, $acks_mid half-way, $acks_end at the end; the copy ends at id $k): it waited for the thaw (in the fsync of SQLite's auto-checkpoint?)"
+			fail "$label: the writer stopped committing while frozen ($acks_start acks when Freeze returned, $acks_mid half-way, $acks_end at the end; the copy ends at id $k): it waited for the thaw (in the fsync of SQLite's auto-checkpoint?)"
 	fi
 
 	wait_acks "$ack" $((acks_end + 100)) "$pid" "$d/err" 30 "after the thaw"
@@ -162,13 +162,13 @@ run_mode() {
 	echo "$label: ok, $final commits, live database intact"
 }
 
-# WAL, synchronous=NORMAL: commits never fsync, so the writer must keep
-# committing all through the freeze.  SQLite's auto-checkpoint does fsync the
-# WAL, and until the durable hold journal exists (a later issue) an fsync of
-# held data waits for the thaw: this run moves the checkpoint out of the
-# window; the next one keeps SQLite's default and checks the snapshot and
-# the recovery after the thaw, checkpoints and all.
-run_mode wal normal wal "--autocheckpoint 100000"
-run_mode wal normal wal-ckpt ""
+# WAL, synchronous=NORMAL (commits never fsync; SQLite's auto-checkpoint
+# does) and synchronous=FULL (every commit fsyncs the WAL): the fsync of
+# held data returns once the hold journal has it, so in both the writer
+# must keep committing all through the freeze, checkpoints included.
+# Rollback journal: each transaction creates and deletes the -journal file
+# beside the database, a name change in a held directory, which waits.
+run_mode wal normal wal ""
+run_mode wal full wal-full ""
 run_mode delete full delete ""
 exit 0
