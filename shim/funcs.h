@@ -13,6 +13,8 @@
  *                                                  or create in a held dir
  *   FD     descriptor bookkeeping           MAP    waits on a held file
  *   COPY   in-kernel copies: wait on a held file
+ *   STDIO  streams on holdable files do their I/O through the rows above
+ *          (shim/stdio.c); fileno gives such a stream's real descriptor
  *
  * The __*xstat* rows are glibc < 2.33's stat entry points, kept by glibc as
  * compatibility symbols for binaries linked against it; the __*_chk rows
@@ -25,6 +27,8 @@
  */
 #ifndef JETSNAP_FUNCS_H
 #define JETSNAP_FUNCS_H
+
+#include <stdio.h>	/* FILE, for the STDIO rows */
 
 #define JS_FUNCS(X) \
 	X(ssize_t, write, (int fd, const void *buf, size_t n), WRITE) \
@@ -112,6 +116,13 @@
 	X(ssize_t, copy_file_range, (int in, off64_t *inoff, int out, off64_t *outoff, size_t n, unsigned flags), COPY) \
 	X(ssize_t, sendfile, (int out, int in, off_t *off, size_t n), COPY) \
 	X(ssize_t, sendfile64, (int out, int in, off64_t *off, size_t n), COPY) \
-	X(ssize_t, splice, (int in, off64_t *inoff, int out, off64_t *outoff, size_t n, unsigned flags), COPY)
+	X(ssize_t, splice, (int in, off64_t *inoff, int out, off64_t *outoff, size_t n, unsigned flags), COPY) \
+	X(FILE *, fopen, (const char *path, const char *mode), STDIO) \
+	X(FILE *, fopen64, (const char *path, const char *mode), STDIO) \
+	X(FILE *, fdopen, (int fd, const char *mode), STDIO) \
+	X(FILE *, freopen, (const char *path, const char *mode, FILE *fp), STDIO) \
+	X(FILE *, freopen64, (const char *path, const char *mode, FILE *fp), STDIO) \
+	X(int, fileno, (FILE *fp), STDIO) \
+	X(int, fileno_unlocked, (FILE *fp), STDIO)
 
 #endif

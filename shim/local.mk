@@ -3,7 +3,7 @@
 pkglib_LTLIBRARIES += libjetsnap-shim.la
 libjetsnap_shim_la_SOURCES = \
 	shim/config.c shim/control.c shim/engine.c shim/gate.c \
-	shim/holdlog.c shim/instance.c shim/log.c shim/recover.c shim/overlay.c shim/real.c shim/wrappers.c
+	shim/holdlog.c shim/instance.c shim/log.c shim/recover.c shim/overlay.c shim/real.c shim/stdio.c shim/wrappers.c
 noinst_HEADERS += shim/funcs.h shim/holdlog.h shim/instance.h shim/recover.h shim/overlay.h shim/shim.h
 # No _FILE_OFFSET_BITS: off_t and off64_t must stay distinct (funcs.h).
 # No fortify: the shim defines read/open themselves.

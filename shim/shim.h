@@ -16,6 +16,14 @@
 #include "jetsnap.h"
 #include "protocol.h"
 
+/*
+ * An exported wrapper: a private C name bound to the libc symbol with an
+ * asm label (firebuild's way), so glibc's own prototypes and fortify
+ * inlines never clash with ours.
+ */
+#define JS_EXPORT __attribute__((visibility("default")))
+#define WRAP(ret, name, params) JS_EXPORT ret js_w_##name params __asm__(#name); ret js_w_##name params
+
 /* real.c: pointers to the next definition of every wrapped function. */
 #define JS_DECLARE_REAL(ret, name, params, class) \
 	typedef ret js_##name##_fn params; \

@@ -18,8 +18,6 @@
 
 #include "shim.h"
 
-#define EXPORT __attribute__((visibility("default")))
-#define WRAP(ret, name, params) EXPORT ret js_w_##name params __asm__(#name); ret js_w_##name params
 
 /*
  * Writes to sockets, pipes and devices are never held, and a blocking one

@@ -4,3 +4,4 @@ include $(srcdir)/tests/api.mk
 include $(srcdir)/tests/cli.mk
 include $(srcdir)/tests/shim.mk
 include $(srcdir)/tests/sqlite.mk
+include $(srcdir)/tests/stdio.mk

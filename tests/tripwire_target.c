@@ -149,9 +149,9 @@ static void write_frozen_records(void)
 
 	/*
 	 * glibc's stdio writes with its internal __write, not the exported
-	 * one.  Streams are held from the process-tree and stdio issue on;
-	 * until then TRIPWIRE_STDIO=1 shows them slipping through, and the
-	 * record goes through pwrite.
+	 * one: the shim makes streams on held files go through its wrappers.
+	 * TRIPWIRE_STDIO=1 (the test sets it) writes this record through the
+	 * stream; without it, through pwrite.
 	 */
 	record_bytes(7, a, 90);
 	if (getenv("TRIPWIRE_STDIO")) {
