@@ -39,6 +39,11 @@ typedef struct {
 #define JET_errOSSnapshotTimeOut           (-2402)
 #define JET_errOSSnapshotNotAllowed        (-2403)
 #define JET_errOSSnapshotInvalidSnapId     (-2404)
+/* ESE's codes for a drain that met a full disk or an I/O error: the rest
+ * stays held (and journaled) and the instance retries; Thaw/Abort can be
+ * called again. */
+#define JET_errDiskIO                      (-1022)
+#define JET_errDiskFull                    (-1808)
 
 /* JetOSSnapshotPrepare */
 #define JET_bitIncrementalSnapshot   0x00000001u

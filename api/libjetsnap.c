@@ -818,6 +818,8 @@ const char *JetsnapErrorName(JET_ERR err)
 	NAME(JET_errOSSnapshotTimeOut);
 	NAME(JET_errOSSnapshotNotAllowed);
 	NAME(JET_errOSSnapshotInvalidSnapId);
+	NAME(JET_errDiskIO);
+	NAME(JET_errDiskFull);
 #undef NAME
 	}
 	return NULL;

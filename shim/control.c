@@ -27,6 +27,10 @@ static pid_t owner_pid;
 /* Touched only by the control thread.  The deadline lives in the shared
  * header, so a member can expire the freeze if this process dies. */
 static uint64_t enrolled_snap, frozen_snap, timed_out_snap;
+/* A drain that stopped on an error retries every second; a session whose
+ * thaw a retry completed answers its next Thaw with success. */
+static bool drain_pending;
+static uint64_t drained_snap;
 
 int js_control_fd(void)
 {
@@ -43,10 +47,28 @@ static bool peer_allowed(int fd)
 	return cred.uid == 0 || cred.uid == getuid();
 }
 
+/* Drain; on failure say why (the file and the cause) and keep retrying. */
+static JET_ERR drain_now(char *reason, size_t len)
+{
+	char ignored[JS_REASON_MAX];
+
+	if (!reason) {
+		reason = ignored;
+		len = sizeof ignored;
+	}
+	js_sh->deadline_us = 0;
+	if (js_engine_drain(reason, len) == 0) {
+		drain_pending = false;
+		return JET_errSuccess;
+	}
+	drain_pending = true;
+	return js_sh->drain_errno == ENOSPC || js_sh->drain_errno == EDQUOT ? JET_errDiskFull : JET_errDiskIO;
+}
+
 static void expire_freeze(void)
 {
 	js_log("freeze of session %llu timed out; draining", (unsigned long long)frozen_snap);
-	js_engine_drain();
+	drain_now(NULL, 0);
 	timed_out_snap = frozen_snap;
 	frozen_snap = 0;
 	enrolled_snap = 0;
@@ -89,9 +111,13 @@ static JET_ERR handle(const struct js_request *rq, struct js_reply *rp, char *pa
 	case JS_OP_THAW:
 		if (rq->snap_id && rq->snap_id == timed_out_snap)
 			return JET_errOSSnapshotTimeOut;
+		if (rq->snap_id && rq->snap_id == drained_snap)
+			return JET_errSuccess;
 		if (rq->snap_id == 0 || frozen_snap != rq->snap_id)
 			return JET_errOSSnapshotInvalidSequence;
-		js_engine_drain();
+		err = drain_now(rp->reason, sizeof rp->reason);
+		if (err != JET_errSuccess)
+			return err;
 		frozen_snap = 0;
 		return JET_errSuccess;
 	case JS_OP_FILES:
@@ -141,7 +167,13 @@ static void *control_loop(void *arg)
 
 		uint64_t deadline = frozen_snap ? js_sh->deadline_us : 0;
 
-		if (frozen_snap && js_running()) {
+		if (drain_pending) {
+			if (drain_now(NULL, 0) == JET_errSuccess && frozen_snap) {
+				drained_snap = frozen_snap;
+				frozen_snap = 0;
+			}
+			timeout = 1000;
+		} else if (frozen_snap && js_running()) {
 			/* Drained without us (a member expired it after we
 			 * were stopped): the session timed out. */
 			timed_out_snap = frozen_snap;

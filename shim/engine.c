@@ -423,8 +423,11 @@ static void wait_thawed(void)
 		if (js_instance_wait_change(state, 100))
 			continue;
 		if (js_sh->deadline_us && js_now_us() > js_sh->deadline_us + 1000000 &&
-		    !js_pid_alive(js_sh->root_pid))
-			js_engine_drain();
+		    !js_pid_alive(js_sh->root_pid)) {
+			char reason[JS_REASON_MAX];
+
+			js_engine_drain(reason, sizeof reason);
+		}
 	}
 }
 
@@ -962,6 +965,8 @@ static bool mappings_allow_freeze(pid_t pid, char *reason, size_t len)
 
 static void forget_files(void)
 {
+	js_sh->drain_pos = 0;
+	js_sh->drain_errno = 0;
 	js_sh->nfiles = 0;
 	js_sh->pool_used = 0;
 	js_hold_reset();
@@ -1049,7 +1054,12 @@ static int pwrite_all(int fd, const uint8_t *p, uint64_t len, uint64_t off)
 	return 0;
 }
 
-static void apply_records(uint64_t from, uint64_t to, int *drain_fd)
+/*
+ * Apply records [from, to) in order; stop at the first that fails (the
+ * file system full, an I/O error): it and everything after stay held and
+ * in the journal, for a later retry.  Returns where it stopped.
+ */
+static uint64_t apply_records(uint64_t from, uint64_t to, int *drain_fd, char *reason, size_t len)
 {
 	uint64_t pos = from, next;
 
@@ -1063,14 +1073,34 @@ static void apply_records(uint64_t from, uint64_t to, int *drain_fd)
 			drain_fd[rec->file] = own_open(path, O_WRONLY);
 		if (drain_fd[rec->file] < 0 ||
 		    (rec->op == JS_REC_TRUNCATE ? REAL(ftruncate64)(drain_fd[rec->file], rec->off) :
-		     pwrite_all(drain_fd[rec->file], (const uint8_t *)(rec + 1), rec->len, rec->off)) < 0)
-			/* The journal issue keeps the remainder held and
-			 * retries; until then the failure is on record. */
-			js_log("drain: cannot write %llu bytes at %llu of %s: %s",
-			       (unsigned long long)rec->len, (unsigned long long)rec->off, path,
-			       strerror(errno));
+		     pwrite_all(drain_fd[rec->file], (const uint8_t *)(rec + 1), rec->len, rec->off)) < 0) {
+			js_sh->drain_errno = errno ? errno : EIO;
+			snprintf(reason, len, "cannot write %llu held bytes at offset %llu of %s: %s; "
+				 "they and the rest stay held and the drain retries every second",
+				 (unsigned long long)rec->len, (unsigned long long)rec->off, path,
+				 strerror(js_sh->drain_errno));
+			js_log("drain: %s", reason);
+			return pos;
+		}
 		__atomic_add_fetch(&js_sh->drained_writes, 1, __ATOMIC_RELAXED);
 	}
+	return pos;
+}
+
+/* The files must be durable before the journal that could rebuild them
+ * is dropped; a failing flush is a failing drain. */
+static bool sync_drained(int *drain_fd, char *reason, size_t len)
+{
+	for (uint32_t i = 0; i < JS_MAX_FILES; i++) {
+		if (drain_fd[i] >= 0 && REAL(fdatasync)(drain_fd[i]) < 0) {
+			js_sh->drain_errno = errno;
+			snprintf(reason, len, "cannot flush %s after draining: %s; the journal keeps its "
+				 "data and the drain retries every second", path_of(file_at(i)), strerror(errno));
+			js_log("drain: %s", reason);
+			return false;
+		}
+	}
+	return true;
 }
 
 /*
@@ -1095,42 +1125,51 @@ static void invalidate_journal(void)
  * drain catches up with the tail, under the lock, the instance switches
  * back to pass-through.  Waiting calls then go on.
  */
-void js_engine_drain(void)
+int js_engine_drain(char *reason, size_t reason_len)
 {
 	static int drain_fd[JS_MAX_FILES];
 	int32_t none = 0;
-	uint64_t pos = js_hold_begin();
+	uint64_t pos;
+	int ret = 0;
 
 	if (!js_sh || js_running())
-		return;
+		return 0;
 	/* One drainer per instance. */
 	if (!atomic_compare_exchange_strong(&js_sh->drainer_pid, &none, getpid())) {
 		if (!js_pid_alive(none) ||
-		    !atomic_compare_exchange_strong(&js_sh->drainer_pid, &none, getpid()))
-			return;
+		    !atomic_compare_exchange_strong(&js_sh->drainer_pid, &none, getpid())) {
+			snprintf(reason, reason_len, "another process (pid %d) is draining the instance", (int)none);
+			return -1;
+		}
 	}
+	for (uint32_t i = 0; i < JS_MAX_FILES; i++)
+		drain_fd[i] = -1;
 	lock();
 	if (js_running())
 		goto done;
 	atomic_store(&js_sh->state, JS_DRAINING);
-	for (uint32_t i = 0; i < JS_MAX_FILES; i++)
-		drain_fd[i] = -1;
+	/* A retry resumes after what an earlier attempt applied. */
+	pos = js_sh->drain_pos > js_hold_begin() ? js_sh->drain_pos : js_hold_begin();
 	for (;;) {
-		uint64_t end = js_hold_tail();
+		uint64_t end = js_hold_tail(), reached;
+		bool synced;
 
 		if (pos == end)
 			break;
 		unlock();
-		apply_records(pos, end, drain_fd);
-		/* The files must be durable before the journal that could
-		 * rebuild them is dropped. */
-		for (uint32_t i = 0; i < JS_MAX_FILES; i++)
-			if (drain_fd[i] >= 0)
-				REAL(fdatasync)(drain_fd[i]);
-		pos = end;
+		reached = apply_records(pos, end, drain_fd, reason, reason_len);
+		synced = sync_drained(drain_fd, reason, reason_len);
 		lock();
+		js_sh->drain_pos = synced ? reached : pos;
+		if (reached != end || !synced) {
+			ret = -1;
+			goto done;
+		}
+		pos = end;
 	}
 	invalidate_journal();
+	js_sh->drain_errno = 0;
+	js_sh->drain_pos = 0;
 	js_sh->frozen_us = js_now_us() - js_sh->frozen_at_us;
 	js_sh->deadline_us = 0;
 	js_sh->held_bytes = 0;
@@ -1140,12 +1179,13 @@ void js_engine_drain(void)
 	js_instance_wake_all();
 	js_log("thawed: %llu writes drained after %llu us frozen",
 	       (unsigned long long)js_sh->drained_writes, (unsigned long long)js_sh->frozen_us);
+done:
 	for (uint32_t i = 0; i < JS_MAX_FILES; i++)
 		if (drain_fd[i] >= 0)
 			own_close(drain_fd[i]);
-done:
 	atomic_store(&js_sh->drainer_pid, 0);
 	unlock();
+	return ret;
 }
 
 /* ---- status ------------------------------------------------------------ */

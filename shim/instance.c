@@ -231,8 +231,10 @@ void js_instance_join_child(void)
 __attribute__((destructor)) static void js_instance_end(void)
 {
 	if (root && js_sh && js_sh->root_pid == getpid() && inst_path[0]) {
+		char reason[JS_REASON_MAX];
+
 		if (!js_running())
-			js_engine_drain();
+			js_engine_drain(reason, sizeof reason);
 		REAL(unlink)(inst_path);
 	}
 }

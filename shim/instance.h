@@ -61,6 +61,8 @@ struct js_shared {
 	uint64_t file_size;	/* of the backing file */
 	uint32_t nfiles;
 	_Atomic int32_t drainer_pid;
+	int32_t drain_errno;	/* why the last drain stopped, 0 if it did not */
+	uint64_t drain_pos;	/* where a failed drain resumes */
 	uint64_t deadline_us;	/* CLOCK_MONOTONIC; 0: no freeze to expire */
 	uint64_t held_bytes, held_writes, drained_writes;
 	uint64_t frozen_at_us, frozen_us;

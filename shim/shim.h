@@ -96,7 +96,9 @@ bool js_is_own_fd(int fd);
 void js_mark_own_fd(int fd, bool own);
 
 JET_ERR js_engine_freeze(uint64_t snap, uint64_t timeout_ms, char *reason, size_t reason_len);
-void js_engine_drain(void);
+/* 0 once drained; -1 with reason if a record could not be applied (the
+ * rest stays held and journaled; call again to retry). */
+int js_engine_drain(char *reason, size_t reason_len);
 void js_engine_status(struct js_status *st);
 size_t js_engine_files(char *buf, size_t cap, uint32_t *nfiles);
 uint64_t js_now_us(void);
