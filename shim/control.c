@@ -24,13 +24,18 @@ static int listen_fd = -1;
 static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static pid_t owner_pid;
 
-/* Touched only by the control thread.  The deadline lives in the shared
- * header, so a member can expire the freeze if this process dies. */
-static uint64_t enrolled_snap, frozen_snap, timed_out_snap;
-/* A drain that stopped on an error retries every second; a session whose
- * thaw a retry completed answers its next Thaw with success. */
-static bool drain_pending;
-static uint64_t drained_snap;
+/*
+ * Touched only by the root's control thread, but kept in the shared header
+ * (with the deadline): a member can expire the freeze if the root dies,
+ * and a root that execs while frozen still knows its session.  A drain
+ * that stopped on an error retries every second; a session whose thaw a
+ * retry completed answers its next Thaw with success.
+ */
+#define enrolled_snap (js_sh->ctl_enrolled)
+#define frozen_snap (js_sh->ctl_frozen)
+#define timed_out_snap (js_sh->ctl_timed_out)
+#define drained_snap (js_sh->ctl_drained)
+#define drain_pending (js_sh->ctl_drain_pending)
 
 int js_control_fd(void)
 {

@@ -829,6 +829,43 @@ void js_overlay_size(dev_t dev, ino_t ino, off64_t *size, blkcnt64_t *blocks)
 	unlock();
 }
 
+/* ---- members ------------------------------------------------------------ */
+
+/*
+ * A member slot's process still belongs to the instance: alive, and still
+ * mapping the instance file (one that exec'd with the shim removed from
+ * LD_PRELOAD keeps its pid and its slot, but has left).
+ */
+static bool member_in_instance(pid_t pid)
+{
+	static char buf[65536];
+	const char *inst = js_instance_path();
+	char path[64];
+	bool found = false;
+	size_t have = 0, ilen = strlen(inst);
+	ssize_t n;
+	int fd;
+
+	if (!pid || !js_pid_alive(pid))
+		return false;
+	if (pid == getpid())
+		return true;
+	snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+	fd = own_open(path, O_RDONLY);
+	if (fd < 0)
+		return true;	/* cannot tell: keep it */
+	/* Carry the tail of each chunk over: the path can span two reads. */
+	while (!found && (n = REAL(read)(fd, buf + have, sizeof buf - have)) > 0) {
+		size_t total = have + n;
+
+		found = memmem(buf, total, inst, ilen) != NULL;
+		have = total < ilen ? total : ilen - 1;
+		memmove(buf, buf + total - have, have);
+	}
+	own_close(fd);
+	return found;
+}
+
 /* ---- freeze ----------------------------------------------------------- */
 
 struct dirent64_raw {
@@ -1003,13 +1040,13 @@ JET_ERR js_engine_freeze(uint64_t snap, uint64_t timeout_ms, char *reason, size_
 	for (int i = 0; i < JS_MAX_MEMBERS; i++) {
 		int32_t pid = atomic_load(&js_sh->members[i].pid);
 
-		if (pid && js_pid_alive(pid))
+		if (member_in_instance(pid))
 			enroll_process_files(pid, &sync);
 	}
 	for (int i = 0; i < JS_MAX_MEMBERS && ok; i++) {
 		int32_t pid = atomic_load(&js_sh->members[i].pid);
 
-		if (pid && js_pid_alive(pid))
+		if (member_in_instance(pid))
 			ok = mappings_allow_freeze(pid, reason, reason_len);
 	}
 	if (!ok) {
@@ -1206,7 +1243,7 @@ void js_engine_status(struct js_status *st)
 	for (int i = 0; i < JS_MAX_MEMBERS; i++) {
 		int32_t pid = atomic_load(&js_sh->members[i].pid);
 
-		if (pid && js_pid_alive(pid)) {
+		if (member_in_instance(pid)) {
 			if (st->nprocs < JS_PIDS_MAX)
 				st->pids[st->nprocs] = pid;
 			st->nprocs++;
@@ -1256,8 +1293,18 @@ static void after_fork_parent(void)
 		unlock();
 }
 
+/*
+ * fork copies the descriptor table before memory, so a mark another thread
+ * set in between (a drain's or the control thread's descriptor) can reach
+ * the child without its descriptor; the child's next open would get that
+ * number and could never close it.  The child has none of those threads:
+ * only the instance file is still ours.
+ */
 static void after_fork_child(void)
 {
+	for (int fd = 0; fd < FDMAX; fd++)
+		if (fd != js_instance_fd())
+			atomic_store_explicit(&own_fd[fd], 0, memory_order_relaxed);
 	js_instance_join_child();
 }
 

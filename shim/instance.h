@@ -62,6 +62,10 @@ struct js_shared {
 	uint32_t nfiles;
 	_Atomic int32_t drainer_pid;
 	int32_t drain_errno;	/* why the last drain stopped, 0 if it did not */
+	/* The control server's sessions (control.c): here, not in the root's
+	 * memory, so a root that execs while frozen still knows its freeze. */
+	uint64_t ctl_enrolled, ctl_frozen, ctl_timed_out, ctl_drained;
+	int32_t ctl_drain_pending;
 	uint64_t drain_pos;	/* where a failed drain resumes */
 	uint64_t deadline_us;	/* CLOCK_MONOTONIC; 0: no freeze to expire */
 	uint64_t held_bytes, held_writes, drained_writes;

@@ -5,3 +5,6 @@ include $(srcdir)/tests/cli.mk
 include $(srcdir)/tests/shim.mk
 include $(srcdir)/tests/sqlite.mk
 include $(srcdir)/tests/stdio.mk
+include $(srcdir)/tests/dbs.mk
+include $(srcdir)/tests/tree.mk
+include $(srcdir)/tests/fault.mk
