@@ -8,3 +8,4 @@ include $(srcdir)/tests/stdio.mk
 include $(srcdir)/tests/dbs.mk
 include $(srcdir)/tests/tree.mk
 include $(srcdir)/tests/fault.mk
+include $(srcdir)/tests/pg.mk
