@@ -36,13 +36,17 @@ static void json_status_members(FILE *out, const JETSNAP_INSTANCE_STATUS *s)
 		",\"held_writes\":%" PRIu64 ",\"drained_writes\":%" PRIu64
 		",\"frozen_us\":%" PRIu64 ",\"files\":%" PRIu64,
 		s->snapId, s->cbHeld, s->cHeldWrites, s->cDrainedWrites, s->usFrozenFor, s->cFiles);
+	/* While frozen or draining, the oldest held write is as old as the freeze. */
+	fprintf(out, ",\"journal_bytes\":%" PRIu64 ",\"drained_bytes\":%" PRIu64
+		",\"oldest_held_us\":%" PRIu64, s->cbJournal, s->cbDrained,
+		strcmp(s->szState, "running") && s->cbHeld ? s->usFrozenFor : (uint64_t)0);
 	fprintf(out, ",\"process_count\":%" PRIu32 ",\"processes\":[", s->cProcesses);
 	for (uint32_t i = 0; i < s->cProcesses && i < 64; i++)
 		fprintf(out, "%s%" PRIu32, i ? "," : "", s->rgProcessIds[i]);
 	fputc(']', out);
 }
 
-static const char *const table_head[] = { "NAME", "PID", "STATE", "SNAPSHOT", "HELD", "FILES", "PROCS" };
+static const char *const table_head[] = { "NAME", "PID", "STATE", "SNAPSHOT", "HELD", "JOURNAL", "FILES", "PROCS" };
 #define NCOLUMNS (sizeof(table_head) / sizeof(table_head[0]))
 
 struct row {
@@ -58,15 +62,16 @@ static void fill_row(struct row *r, const JETSNAP_INSTANCE_STATUS *s)
 	snprintf(r->cell[2], sizeof(r->cell[2]), "%.*s", (int)sizeof(s->szState), s->szState);
 	snprintf(r->cell[3], sizeof(r->cell[3]), "%" PRIuPTR, s->snapId);
 	snprintf(r->cell[4], sizeof(r->cell[4]), "%" PRIu64, s->cbHeld);
-	snprintf(r->cell[5], sizeof(r->cell[5]), "%" PRIu64, s->cFiles);
-	snprintf(r->cell[6], sizeof(r->cell[6]), "%" PRIu32, s->cProcesses);
+	snprintf(r->cell[5], sizeof(r->cell[5]), "%" PRIu64, s->cbJournal);
+	snprintf(r->cell[6], sizeof(r->cell[6]), "%" PRIu64, s->cFiles);
+	snprintf(r->cell[7], sizeof(r->cell[7]), "%" PRIu32, s->cProcesses);
 }
 
 /* The list table: name and state left-aligned, the numbers right-aligned. */
 static int print_table(const struct cli_command *cmd, const JETSNAP_INSTANCE_STATUS *a,
 		       unsigned long n)
 {
-	static const bool numeric[NCOLUMNS] = { false, true, false, true, true, true, true };
+	static const bool numeric[NCOLUMNS] = { false, true, false, true, true, true, true, true };
 	struct row *rows = calloc(n + 1, sizeof(*rows));
 	int width[NCOLUMNS] = { 0 };
 

@@ -102,6 +102,8 @@ typedef struct {
 	uint64_t cDrainedWrites;      /* held mutations applied by the last drain */
 	uint64_t usFrozenFor;         /* length of the current or last freeze */
 	uint64_t cFiles;              /* files held by the current or last freeze */
+	uint64_t cbJournal;           /* bytes of the hold journal (records and data) */
+	uint64_t cbDrained;           /* of those, applied by the drain in progress */
 	uint32_t cProcesses;          /* live processes of the instance (its tree) */
 	uint32_t rgProcessIds[64];    /* the first min(cProcesses, 64) of them */
 } JETSNAP_INSTANCE_STATUS;

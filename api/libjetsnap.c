@@ -850,6 +850,8 @@ static void copy_status(JETSNAP_INSTANCE_STATUS *out, const struct js_call *c)
 	out->cDrainedWrites = st->drained_writes;
 	out->usFrozenFor = st->frozen_us;
 	out->cFiles = st->files;
+	out->cbJournal = st->journal_bytes;
+	out->cbDrained = st->drained_bytes;
 	out->cProcesses = st->nprocs;
 	for (uint32_t i = 0; i < st->nprocs && i < JS_PIDS_MAX; i++)
 		out->rgProcessIds[i] = (uint32_t)st->pids[i];

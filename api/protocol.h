@@ -57,6 +57,8 @@ struct js_status {
 	uint64_t drained_writes;
 	uint64_t frozen_us;
 	uint64_t files;
+	uint64_t journal_bytes;	/* the hold journal's records, in bytes */
+	uint64_t drained_bytes;	/* of those, applied by the current drain */
 	int32_t pids[JS_PIDS_MAX];	/* the first nprocs (at most JS_PIDS_MAX) */
 };
 

@@ -28,6 +28,31 @@ static void copy_env(char *dst, size_t cap, const char *name, const char *fallba
 	dst[n] = 0;
 }
 
+/* A byte count with an optional K, M or G suffix; the default if unset or
+ * malformed (logged: the shim cannot tell the user otherwise). */
+static uint64_t env_size(const char *name, uint64_t fallback)
+{
+	const char *v = getenv(name);
+	char *end;
+	unsigned long long n;
+
+	if (!v || !*v)
+		return fallback;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	switch (*end) {
+	case 'G': case 'g': n <<= 10; /* fall through */
+	case 'M': case 'm': n <<= 10; /* fall through */
+	case 'K': case 'k': n <<= 10; end++; break;
+	}
+	if (errno || *end || n == 0) {
+		js_log("%s=%s is not a size (bytes, or with K, M, G): using %llu", name, v,
+		       (unsigned long long)fallback);
+		return fallback;
+	}
+	return n;
+}
+
 void js_config_load(void)
 {
 	char fallback[256];
@@ -45,6 +70,8 @@ void js_config_load(void)
 	copy_env(js_cfg.paths, sizeof js_cfg.paths, "JETSNAP_PATHS", "");
 	copy_env(js_cfg.volatile_globs, sizeof js_cfg.volatile_globs, "JETSNAP_VOLATILE", "*-shm");
 	copy_env(js_cfg.log_path, sizeof js_cfg.log_path, "JETSNAP_LOG", "");
+	js_cfg.max_pending = env_size("JETSNAP_MAX_PENDING", 64ull << 20);
+	js_cfg.max_journal = env_size("JETSNAP_MAX_JOURNAL", 16ull << 30);
 }
 
 static bool under(const char *path, const char *dir, size_t dirlen)

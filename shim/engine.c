@@ -561,6 +561,31 @@ void js_wait_for_map(int fd, int prot, int flags)
 		wait_thawed();
 }
 
+/*
+ * JETSNAP_MAX_PENDING: held bytes this process keeps mapped.  Past it, the
+ * older part of the log is queued for write-back and unmapped from this
+ * process (MADV_DONTNEED keeps a shared file mapping's data: it lives in
+ * the page cache and the file).  A read of those bytes maps them again.
+ */
+static uint64_t resident_from;	/* this process's log offset still mapped */
+
+static void bound_resident(void)
+{
+	uint64_t tail = js_hold_tail(), page = 4096, cut;
+
+	if (resident_from < js_hold_begin() || resident_from > tail)
+		resident_from = js_hold_begin();
+	if (tail - resident_from <= js_cfg.max_pending)
+		return;
+	/* Drop down to half the bound, so this runs once per many writes. */
+	cut = (tail - js_cfg.max_pending / 2) & ~(page - 1);
+	if (cut <= resident_from)
+		return;
+	REAL(sync_file_range)(js_instance_fd(), resident_from, cut - resident_from, SYNC_FILE_RANGE_WRITE);
+	madvise(js_base + resident_from, cut - resident_from, MADV_DONTNEED);
+	resident_from = cut;
+}
+
 /* ---- holding and overlaying ------------------------------------------- */
 
 ssize_t js_hold_write(int fd, const struct iovec *iov, int cnt, off64_t off, enum js_pos pos)
@@ -619,6 +644,7 @@ ssize_t js_hold_write(int fd, const struct iovec *iov, int cnt, off64_t off, enu
 		goto out;
 	}
 	catch_up();
+	bound_resident();
 	if (pos != JS_AT_OFFSET)
 		REAL(lseek64)(fd, off + len, SEEK_SET);
 	js_sh->held_bytes += len;
@@ -1196,6 +1222,9 @@ int js_engine_drain(char *reason, size_t reason_len)
 		unlock();
 		reached = apply_records(pos, end, drain_fd, reason, reason_len);
 		synced = sync_drained(drain_fd, reason, reason_len);
+		/* Applied records need not stay mapped in the drainer. */
+		if (reached > pos)
+			madvise(js_base + (pos & ~4095ull), (reached & ~4095ull) - (pos & ~4095ull), MADV_DONTNEED);
 		lock();
 		js_sh->drain_pos = synced ? reached : pos;
 		if (reached != end || !synced) {
@@ -1238,6 +1267,9 @@ void js_engine_status(struct js_status *st)
 	st->drained_writes = js_sh->drained_writes;
 	st->frozen_us = st->state == JS_RUNNING ? js_sh->frozen_us : js_now_us() - js_sh->frozen_at_us;
 	st->files = js_sh->nfiles;
+	st->journal_bytes = js_hold_tail() - js_hold_begin();
+	st->drained_bytes = st->state == JS_DRAINING && js_sh->drain_pos > js_hold_begin() ?
+			    js_sh->drain_pos - js_hold_begin() : 0;
 	unlock();
 	st->nprocs = 0;
 	for (int i = 0; i < JS_MAX_MEMBERS; i++) {

@@ -20,6 +20,11 @@ uint64_t js_hold_append(const struct js_rec *hdr, const struct iovec *iov, int c
 	struct js_rec *rec;
 	uint8_t *data;
 
+	/* Past JETSNAP_MAX_JOURNAL the caller waits for the thaw instead. */
+	if (at + rec_size(hdr->len) - JS_HEADER_SIZE > js_cfg.max_journal) {
+		errno = ENOSPC;
+		return 0;
+	}
 	if (js_instance_grow(at + rec_size(hdr->len)) < 0)
 		return 0;
 	rec = (struct js_rec *)(js_base + at);

@@ -45,6 +45,8 @@ struct js_config {
 	char paths[4096];	/* JETSNAP_PATHS, colon-separated, "" = all */
 	char volatile_globs[1024];	/* JETSNAP_VOLATILE */
 	char log_path[256];
+	uint64_t max_pending;	/* JETSNAP_MAX_PENDING: held bytes kept mapped */
+	uint64_t max_journal;	/* JETSNAP_MAX_JOURNAL: held bytes at all */
 };
 extern struct js_config js_cfg;
 void js_config_load(void);

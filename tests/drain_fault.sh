@@ -63,6 +63,12 @@ a2=$(wc -l < "$acks")
 [ "$a2" -gt "$a1" ] || shimtest_fail "the writer stopped while the drain was pending ($a1 -> $a2 acks)"
 kill -0 "$pid" 2>/dev/null || shimtest_fail "the writer died: $(cat "$work/writer.err")"
 "$js" list | grep -q '^fault .*draining' || shimtest_fail "the instance is not listed as draining: $("$js" list)"
+# status shows the journal, the drain's progress and the oldest held write's age.
+json=$("$js" list --json)
+for key in journal_bytes drained_bytes oldest_held_us; do
+	echo "$json" | grep -q "\"$key\":[1-9]" ||
+		shimtest_fail "jetsnap list --json shows no $key while the drain is pending: $json"
+done
 
 rm -f "$mnt/filler"
 i=0
