@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "recover.h"
 
 #ifndef JETSNAP_PKGLIBDIR
 #error "build with -DJETSNAP_PKGLIBDIR='\"$(pkglibdir)\"' (api/cli.mk does)"
@@ -129,6 +130,47 @@ static int set_preload(const struct cli_command *cmd, const char *shim)
 	return failed ? cli_fail(cmd, "cannot set LD_PRELOAD: %s", strerror(errno)) : CLI_OK;
 }
 
+/*
+ * The hold journal must lie outside the held files (SPEC "No data lost"):
+ * a copy of the data would otherwise carry a half-written journal, and a
+ * restore would replay it.  Only JETSNAP_PATHS says in advance what is held.
+ */
+static int check_state_dir(const struct cli_command *cmd)
+{
+	const char *paths = getenv("JETSNAP_PATHS"), *state = getenv("JETSNAP_STATE_DIR");
+	char dflt[512], runtime[512], dir[PATH_MAX];
+
+	if (!paths || !*paths)
+		return CLI_OK;
+	if (!state || !*state) {
+		const char *rt = getenv("JETSNAP_RUNTIME_DIR"), *xdg = getenv("XDG_RUNTIME_DIR");
+
+		if (rt && *rt)
+			snprintf(runtime, sizeof(runtime), "%s", rt);
+		else if (xdg && *xdg)
+			snprintf(runtime, sizeof(runtime), "%s/jetsnap", xdg);
+		else
+			snprintf(runtime, sizeof(runtime), "/tmp/jetsnap-%u", (unsigned)getuid());
+		js_default_state_dir(dflt, sizeof(dflt), runtime);
+		state = dflt;
+	}
+	if (!realpath(state, dir))
+		snprintf(dir, sizeof(dir), "%s", state);
+	for (const char *p = paths; *p;) {
+		const char *end = strchrnul(p, ':');
+		size_t n = end - p;
+
+		while (n > 1 && p[n - 1] == '/')
+			n--;
+		if (n && strncmp(dir, p, n) == 0 && (dir[n] == '/' || dir[n] == 0))
+			return cli_fail(cmd, "the state directory %s lies inside JETSNAP_PATHS (%.*s): "
+				       "set JETSNAP_STATE_DIR to a directory outside the held files", dir,
+				       (int)n, p);
+		p = *end ? end + 1 : end;
+	}
+	return CLI_OK;
+}
+
 int cmd_exec(const struct cli_command *cmd, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -157,6 +199,9 @@ int cmd_exec(const struct cli_command *cmd, int argc, char **argv)
 	if (optind >= argc)
 		return cli_usage_error(cmd, "no command to run");
 	rc = find_shim(cmd, shim, sizeof(shim));
+	if (rc)
+		return rc;
+	rc = check_state_dir(cmd);
 	if (rc)
 		return rc;
 	rc = set_preload(cmd, shim);

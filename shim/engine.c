@@ -1213,19 +1213,27 @@ int js_engine_drain(char *reason, size_t reason_len)
 	atomic_store(&js_sh->state, JS_DRAINING);
 	/* A retry resumes after what an earlier attempt applied. */
 	pos = js_sh->drain_pos > js_hold_begin() ? js_sh->drain_pos : js_hold_begin();
-	for (;;) {
+	for (int pass = 0;; pass++) {
 		uint64_t end = js_hold_tail(), reached;
-		bool synced;
+		bool synced, writers_go_on = pass < 2;
 
 		if (pos == end)
 			break;
-		unlock();
+		/*
+		 * Writers keep holding while the drainer catches up; but ones
+		 * that write faster than it applies would keep it from ever
+		 * reaching the tail.  After two passes the rest is applied
+		 * with the lock held: new writes wait one pass at most.
+		 */
+		if (writers_go_on)
+			unlock();
 		reached = apply_records(pos, end, drain_fd, reason, reason_len);
 		synced = sync_drained(drain_fd, reason, reason_len);
 		/* Applied records need not stay mapped in the drainer. */
 		if (reached > pos)
 			madvise(js_base + (pos & ~4095ull), (reached & ~4095ull) - (pos & ~4095ull), MADV_DONTNEED);
-		lock();
+		if (writers_go_on)
+			lock();
 		js_sh->drain_pos = synced ? reached : pos;
 		if (reached != end || !synced) {
 			ret = -1;

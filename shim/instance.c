@@ -26,6 +26,7 @@
 #define RESERVE   (64ull << 30)
 #define GROW_STEP (16ull << 20)
 
+pid_t js_my_pid;
 struct js_shared *js_sh;
 uint8_t *js_base;
 static int inst_fd = -1;
@@ -210,6 +211,7 @@ int js_instance_start(void)
 {
 	const char *inherited = getenv("JETSNAP_INSTANCE_FILE");
 
+	js_my_pid = getpid();
 	if (!(inherited && *inherited && join_instance(inherited) == 0) && create_instance() < 0)
 		return -1;
 	js_sh = (struct js_shared *)js_base;
@@ -221,6 +223,7 @@ int js_instance_start(void)
 /* In a fork child: async-signal-safe work only (atomics). */
 void js_instance_join_child(void)
 {
+	js_my_pid = getpid();
 	if (!js_sh)
 		return;
 	root = false;

@@ -78,6 +78,7 @@ struct js_shared {
 
 _Static_assert(sizeof(struct js_shared) <= JS_HEADER_SIZE, "shared header too large");
 
+extern pid_t js_my_pid;		/* this process, refreshed in a fork child */
 extern struct js_shared *js_sh;	/* NULL until this process has joined */
 extern uint8_t *js_base;	/* the whole mapping: header, then records */
 

@@ -76,6 +76,9 @@ if expect 1 env JETSNAP_SHIM=/nonexistent/shim.so "$js" shim-path; then
 	has "$err" "JETSNAP_SHIM" "a wrong JETSNAP_SHIM is named"
 fi
 expect 127 "$js" exec -- /nonexistent/program
+# The hold journal may not lie inside the held files.
+expect 1 env JETSNAP_PATHS="$tmp" JETSNAP_STATE_DIR="$tmp/state" "$js" exec -- true
+has "$err" "lies inside JETSNAP_PATHS" "exec refuses a state directory inside JETSNAP_PATHS"
 
 # exec prepends the shim to LD_PRELOAD and names the instance.
 if expect 0 env LD_PRELOAD=libc.so.6 "$js" exec --instance named -- \
