@@ -339,10 +339,19 @@ WRAP(int, fdatasync, (int fd))
 	return r != JS_NOT_HELD ? r : REAL(fdatasync)(fd);
 }
 
-/* Only starts write-back of what the kernel has: held bytes are not there,
- * and it promises no durability, so it never needs to wait. */
+/*
+ * Write-back alone (PostgreSQL's SYNC_FILE_RANGE_WRITE) is a hint with no
+ * durability promise and passes through; one that waits for the write-back
+ * of held data makes the journal durable instead, like fsync.
+ */
 WRAP(int, sync_file_range, (int fd, off64_t off, off64_t n, unsigned flags))
 {
+	if (flags & SYNC_FILE_RANGE_WAIT_AFTER) {
+		int r = js_sync_held(fd);
+
+		if (r != JS_NOT_HELD)
+			return r;
+	}
 	return REAL(sync_file_range)(fd, off, n, flags);
 }
 
