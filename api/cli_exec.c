@@ -137,23 +137,12 @@ static int set_preload(const struct cli_command *cmd, const char *shim)
  */
 static int check_state_dir(const struct cli_command *cmd)
 {
-	const char *paths = getenv("JETSNAP_PATHS"), *state = getenv("JETSNAP_STATE_DIR");
-	char dflt[512], runtime[512], dir[PATH_MAX];
+	const char *paths = getenv("JETSNAP_PATHS");
+	char state[512], dir[PATH_MAX];
 
 	if (!paths || !*paths)
 		return CLI_OK;
-	if (!state || !*state) {
-		const char *rt = getenv("JETSNAP_RUNTIME_DIR"), *xdg = getenv("XDG_RUNTIME_DIR");
-
-		if (rt && *rt)
-			snprintf(runtime, sizeof(runtime), "%s", rt);
-		else if (xdg && *xdg)
-			snprintf(runtime, sizeof(runtime), "%s/jetsnap", xdg);
-		else
-			snprintf(runtime, sizeof(runtime), "/tmp/jetsnap-%u", (unsigned)getuid());
-		js_default_state_dir(dflt, sizeof(dflt), runtime);
-		state = dflt;
-	}
+	js_state_dir_from_env(state, sizeof(state));
 	if (!realpath(state, dir))
 		snprintf(dir, sizeof(dir), "%s", state);
 	for (const char *p = paths; *p;) {

@@ -30,7 +30,7 @@ int cmd_recover(const struct cli_command *cmd, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	const char *dir = getenv("JETSNAP_STATE_DIR");
+	const char *dir = NULL;
 	int c;
 
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -46,19 +46,11 @@ int cmd_recover(const struct cli_command *cmd, int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	char state[512], runtime[512];
+	char state[512];
 	int n;
 
 	if (!dir || !*dir) {
-		const char *rt = getenv("JETSNAP_RUNTIME_DIR"), *xdg = getenv("XDG_RUNTIME_DIR");
-
-		if (rt && *rt)
-			snprintf(runtime, sizeof(runtime), "%s", rt);
-		else if (xdg && *xdg)
-			snprintf(runtime, sizeof(runtime), "%s/jetsnap", xdg);
-		else
-			snprintf(runtime, sizeof(runtime), "/tmp/jetsnap-%u", (unsigned)getuid());
-		js_default_state_dir(state, sizeof(state), runtime);
+		js_state_dir_from_env(state, sizeof(state));
 		dir = state;
 	}
 	n = js_recover_dir(dir, say);

@@ -25,6 +25,7 @@
 #include "holdlog.h"
 #include "instance.h"
 #include "overlay.h"
+#include "recover.h"
 #include "shim.h"
 
 #define FDMAX     65536
@@ -1101,22 +1102,6 @@ JET_ERR js_engine_freeze(uint64_t snap, uint64_t timeout_ms, char *reason, size_
 
 /* ---- drain ------------------------------------------------------------- */
 
-static int pwrite_all(int fd, const uint8_t *p, uint64_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t r = REAL(pwrite64)(fd, p, len, off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		p += r;
-		len -= r;
-		off += r;
-	}
-	return 0;
-}
-
 /*
  * Apply records [from, to) in order; stop at the first that fails (the
  * file system full, an I/O error): it and everything after stay held and
@@ -1136,7 +1121,7 @@ static uint64_t apply_records(uint64_t from, uint64_t to, int *drain_fd, char *r
 			drain_fd[rec->file] = own_open(path, O_WRONLY);
 		if (drain_fd[rec->file] < 0 ||
 		    (rec->op == JS_REC_TRUNCATE ? REAL(ftruncate64)(drain_fd[rec->file], rec->off) :
-		     pwrite_all(drain_fd[rec->file], (const uint8_t *)(rec + 1), rec->len, rec->off)) < 0) {
+		     js_pwrite_all(drain_fd[rec->file], (const uint8_t *)(rec + 1), rec->len, rec->off)) < 0) {
 			js_sh->drain_errno = errno ? errno : EIO;
 			snprintf(reason, len, "cannot write %llu held bytes at offset %llu of %s: %s; "
 				 "they and the rest stay held and the drain retries every second",

@@ -139,8 +139,19 @@ static int create_instance(void)
 	int fd;
 
 	REAL(mkdir)(js_cfg.state_dir, 0700);
-	snprintf(inst_path, sizeof inst_path, "%s/%d.inst", js_cfg.state_dir, (int)getpid());
-	fd = REAL(open)(inst_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/*
+	 * Never O_TRUNC: a journal a dead process left (and recovery could not
+	 * replay) may bear our reused pid.  Take a new name instead.
+	 */
+	for (int n = 0; n < 100; n++) {
+		if (n)
+			snprintf(inst_path, sizeof inst_path, "%s/%d-%d.inst", js_cfg.state_dir, (int)getpid(), n);
+		else
+			snprintf(inst_path, sizeof inst_path, "%s/%d.inst", js_cfg.state_dir, (int)getpid());
+		fd = REAL(open)(inst_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			break;
+	}
 	if (fd < 0) {
 		js_log("cannot create %s: %s; this process will not be frozen", inst_path, strerror(errno));
 		return -1;

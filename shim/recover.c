@@ -52,7 +52,7 @@ static bool instance_alive(const struct js_shared *sh)
 	return false;
 }
 
-static int pwrite_all(int fd, const uint8_t *p, uint64_t len, uint64_t off)
+int js_pwrite_all(int fd, const uint8_t *p, uint64_t len, uint64_t off)
 {
 	while (len) {
 		long r = syscall(SYS_pwrite64, fd, p, len, off);
@@ -96,7 +96,7 @@ static long replay(const uint8_t *base, uint64_t size, js_recover_log_fn *log)
 				fds[rec->file] = sys_open(path, O_WRONLY);
 			if (fds[rec->file] < 0 ||
 			    (rec->op == JS_REC_TRUNCATE ? syscall(SYS_ftruncate, fds[rec->file], rec->off) :
-			     pwrite_all(fds[rec->file], (const uint8_t *)(rec + 1), rec->len, rec->off)) < 0) {
+			     js_pwrite_all(fds[rec->file], (const uint8_t *)(rec + 1), rec->len, rec->off)) < 0) {
 				log("cannot replay %llu bytes at %llu of %s: %s", (unsigned long long)rec->len,
 				    (unsigned long long)rec->off, path, strerror(errno));
 				failed++;
@@ -205,6 +205,25 @@ static int make_dirs(char *path)
 				return 0;
 		}
 	}
+}
+
+void js_state_dir_from_env(char *buf, size_t cap)
+{
+	const char *state = getenv("JETSNAP_STATE_DIR"), *rt = getenv("JETSNAP_RUNTIME_DIR");
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	char runtime[512];
+
+	if (state && *state) {
+		snprintf(buf, cap, "%s", state);
+		return;
+	}
+	if (rt && *rt)
+		snprintf(runtime, sizeof runtime, "%s", rt);
+	else if (xdg && *xdg)
+		snprintf(runtime, sizeof runtime, "%s/jetsnap", xdg);
+	else
+		snprintf(runtime, sizeof runtime, "/tmp/jetsnap-%u", (unsigned)getuid());
+	js_default_state_dir(buf, cap, runtime);
 }
 
 void js_default_state_dir(char *buf, size_t cap, const char *runtime_dir)

@@ -9,3 +9,4 @@ include $(srcdir)/tests/dbs.mk
 include $(srcdir)/tests/tree.mk
 include $(srcdir)/tests/fault.mk
 include $(srcdir)/tests/pg.mk
+include $(srcdir)/tests/kill.mk

@@ -4,7 +4,7 @@
  * each commit appends "id monotonic_ns\n" to an ack file, so a test can tell
  * which commits had returned to the application before a freeze began.
  *
- *   sqlite_workload DB --mode wal|delete [--sync normal|full] [--ack FILE]
+ *   sqlite_workload DB --mode wal|delete|truncate|persist [--sync normal|full] [--ack FILE]
  *                   [--rows N | --seconds S] [--check-every N]
  *                   [--autocheckpoint PAGES]
  *
@@ -47,7 +47,7 @@ enum {
 
 struct options {
 	const char *db;
-	const char *mode;	/* "wal" or "delete" */
+	const char *mode;	/* "wal", "delete", "truncate" or "persist" */
 	const char *sync;	/* "normal" or "full" */
 	const char *ack;
 	long long rows;		/* 0: no limit */
@@ -68,7 +68,7 @@ static void on_stop_signal(int sig)
 
 static void usage(void)
 {
-	fputs("usage: sqlite_workload DB --mode wal|delete [--sync normal|full] [--ack FILE]\n"
+	fputs("usage: sqlite_workload DB --mode wal|delete|truncate|persist [--sync normal|full] [--ack FILE]\n"
 	      "                       [--rows N | --seconds S] [--check-every N]\n"
 	      "                       [--autocheckpoint PAGES]\n", stderr);
 	exit(EXIT_USAGE);
@@ -144,7 +144,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 	}
 	if (!o->db || !o->mode)
 		usage();
-	if (strcmp(o->mode, "wal") && strcmp(o->mode, "delete"))
+	if (strcmp(o->mode, "wal") && strcmp(o->mode, "delete") && strcmp(o->mode, "truncate") &&
+	    strcmp(o->mode, "persist"))
 		die(EXIT_USAGE, "--mode is wal or delete, not '%s'", o->mode);
 	if (strcmp(o->sync, "normal") && strcmp(o->sync, "full"))
 		die(EXIT_USAGE, "--sync is normal or full, not '%s'", o->sync);
