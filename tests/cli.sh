@@ -209,7 +209,8 @@ if expect 0 env LD_PRELOAD="$JETSNAP_SHIM" "$js" snapshot --instance t1 -- \
 		fail "snapshot's command ran with LD_PRELOAD=$out"
 fi
 # A SIGTERM for snapshot reaches its command, and the snapshot is aborted.
-"$js" snapshot --timeout 10000 --instance t1 -- sleep 30 >/dev/null 2>"$tmp/term.err" &
+# (A long timeout: on a loaded machine the freeze must not expire first.)
+"$js" snapshot --timeout 120000 --instance t1 -- sleep 30 >/dev/null 2>"$tmp/term.err" &
 snap_pid=$!
 i=0
 until "$js" list | grep -q frozen || [ $i -ge 50 ]; do
