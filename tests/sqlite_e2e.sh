@@ -106,7 +106,7 @@ run_mode() {
 	# the test reads the ack file while the database is frozen.
 	JETSNAP_PATHS=$d/db "$jetsnap" exec --instance "sqlw-$label" -- \
 		"$workload" "$db" --mode "$mode" --sync "$sync" --ack "$ack" \
-		--check-every 500 $extra > "$d/out" 2> "$d/err" &
+		--check-every 100 $extra > "$d/out" 2> "$d/err" &
 	pid=$!
 	pids="$pids $pid"
 	wait_acks "$ack" 300 "$pid" "$d/err" 20 "before the snapshot"
@@ -140,6 +140,11 @@ run_mode() {
 	# committing in the second half of the hold, past its auto-checkpoints
 	# (every ~1000 WAL pages, a few hundred ms here).
 	if [ "$mode" = wal ]; then
+		# An integrity check inside the frozen process passed (the
+		# workload exits 4 otherwise) at a commit made while frozen.
+		awk -v lo="$acks_start" -v hi="$acks_end" '$1 == "checked" && $2 > lo && $2 <= hi {found = 1}
+			END {exit !found}' "$d/out" ||
+			fail "$label: no integrity_check ran inside the frozen process (commits $acks_start..$acks_end)"
 		[ "$acks_end" -gt "$acks_mid" ] ||
 			fail "$label: the writer stopped committing while frozen ($acks_start acks when Freeze returned, $acks_mid half-way, $acks_end at the end; the copy ends at id $k): it waited for the thaw (in the fsync of SQLite's auto-checkpoint?)"
 	fi

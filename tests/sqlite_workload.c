@@ -332,8 +332,12 @@ int main(int argc, char **argv)
 			ack(ack_fd, last);
 		if (n % READBACK_EVERY == 0)
 			verify_readback(last);
-		if (o.check_every && n % o.check_every == 0)
+		if (o.check_every && n % o.check_every == 0) {
 			verify_integrity(last);
+			/* The e2e test wants one of these inside the freeze. */
+			printf("checked %lld\n", last);
+			fflush(stdout);
+		}
 	}
 	sqlite3_finalize(ins);
 	verify_readback(last);
