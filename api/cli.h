@@ -8,7 +8,9 @@
 #ifndef JETSNAP_CLI_H
 #define JETSNAP_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "jetsnap.h"
 
 /* Exit codes of every command (SPEC "Command-line tool"). */
@@ -76,5 +78,40 @@ int cli_parse_count(const struct cli_command *cmd, const char *what, const char 
  */
 int cli_resolve_instances(const struct cli_command *cmd, char *const *names, size_t n,
 			  JET_INSTANCE **handles, size_t *nhandles);
+
+/*
+ * snapshot --copy-to DIR (cli_copy.c).  prepare checks DIR (created if
+ * missing, else it must be empty) before the freeze; run copies the frozen
+ * files into DIR, keeping their layout under their deepest common
+ * directory; finish, after the thaw, reports and syncs the copy (keep) or
+ * removes it.
+ */
+enum copy_how { COPY_REFLINK, COPY_RANGE, COPY_READ_WRITE, COPY_NHOW };
+
+struct copy_result {
+	const char *src;
+	char *dst;
+	uint64_t bytes;		/* the file's size */
+	enum copy_how how;
+};
+
+struct copy_job {
+	char *dir;		/* DIR, resolved */
+	bool created;		/* made by prepare: removed with a copy not kept */
+	struct copy_result *results;
+	size_t n;		/* files copied, or begun */
+};
+
+int cli_copy_prepare(const struct cli_command *cmd, const char *dir, struct copy_job *job);
+int cli_copy_run(const struct cli_command *cmd, struct copy_job *job,
+		 const char *const *paths, size_t n);
+void cli_copy_finish(const struct cli_command *cmd, struct copy_job *job, bool keep);
+
+/*
+ * Calls JetOSSnapshotThaw or JetOSSnapshotAbort for id; when stderr is a
+ * terminal and the drain takes over a second, shows "draining: X of Y
+ * bytes" meanwhile (cli_progress.c).
+ */
+JET_ERR cli_drain_with_progress(JET_ERR (*call)(JET_OSSNAPID, JET_GRBIT), JET_OSSNAPID id);
 
 #endif

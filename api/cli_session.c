@@ -20,6 +20,7 @@ struct freeze_opts {
 	char **names;		/* --instance values */
 	size_t nnames;
 	long long timeout_ms;	/* -1: the library's default */
+	const char *copy_to;	/* snapshot --copy-to DIR */
 	bool verbose;
 	bool help;		/* --help was given and answered */
 };
@@ -41,6 +42,7 @@ static int parse_freeze_opts(const struct cli_command *cmd, int argc, char **arg
 		{ "instance", required_argument, NULL, 'i' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "copy-to", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -67,9 +69,14 @@ static int parse_freeze_opts(const struct cli_command *cmd, int argc, char **arg
 			o->timeout_ms = (long long)ms;
 			break;
 		case 'v':
+		case 'c':
+			/* snapshot's own options */
 			if (!allow_verbose)
 				return cli_bad_option(cmd, '?', argv);
-			o->verbose = true;
+			if (c == 'v')
+				o->verbose = true;
+			else
+				o->copy_to = optarg;
 			break;
 		case 'h':
 			o->help = true;
@@ -218,7 +225,7 @@ out:
  */
 static int thaw_session(const struct cli_command *cmd, JET_OSSNAPID id)
 {
-	JET_ERR err = JetOSSnapshotThaw(id, 0);
+	JET_ERR err = cli_drain_with_progress(JetOSSnapshotThaw, id);
 	int rc;
 
 	if (err) {
@@ -293,7 +300,7 @@ int cmd_abort(const struct cli_command *cmd, int argc, char **argv)
 
 	if (rc || help)
 		return rc;
-	err = JetOSSnapshotAbort(id, 0);
+	err = cli_drain_with_progress(JetOSSnapshotAbort, id);
 	return err ? cli_jet_failure(cmd, "JetOSSnapshotAbort", err) : CLI_OK;
 }
 
@@ -416,6 +423,7 @@ int cmd_snapshot(const struct cli_command *cmd, int argc, char **argv)
 	struct frozen f;
 	struct file_list files = { 0 };
 	struct timespec frozen_at;
+	struct copy_job copy = { 0 };
 	char what[128], failed_cmd[256] = "";
 	const char *outcome;
 	JET_ERR err;
@@ -424,10 +432,17 @@ int cmd_snapshot(const struct cli_command *cmd, int argc, char **argv)
 	rc = parse_freeze_opts(cmd, argc, argv, true, &o);
 	if (rc || o.help)
 		goto out;
-	if (optind >= argc) {
+	if (o.copy_to && optind < argc) {
+		rc = cli_usage_error(cmd, "--copy-to runs no command (got '%s'): run it after "
+				     "the snapshot, on the copy", argv[optind]);
+		goto out;
+	}
+	if (!o.copy_to && optind >= argc) {
 		rc = cli_usage_error(cmd, "no command to run while frozen");
 		goto out;
 	}
+	if (o.copy_to && (rc = cli_copy_prepare(cmd, o.copy_to, &copy)))
+		goto out;
 	rc = freeze_session(cmd, &o, &f);
 	if (rc)
 		goto out;
@@ -442,25 +457,35 @@ int cmd_snapshot(const struct cli_command *cmd, int argc, char **argv)
 	}
 	if (o.verbose)
 		print_files(stderr, "jetsnap snapshot: frozen ", &files);
-	status = run_command(cmd, argv + optind, what, sizeof(what));
+	if (o.copy_to)
+		status = cli_copy_run(cmd, &copy, files.paths, files.n);
+	else
+		status = run_command(cmd, argv + optind, what, sizeof(what));
 	if (status == 0) {
 		rc = thaw_session(cmd, f.id);
 		outcome = rc ? "thawed, but is not valid" : "thawed";
 	} else {
 		rc = status;
-		err = JetOSSnapshotAbort(f.id, 0);
+		err = cli_drain_with_progress(JetOSSnapshotAbort, f.id);
 		if (err)
 			cli_jet_failure(cmd, "JetOSSnapshotAbort", err);
 		outcome = "aborted";
 	}
-	if (status)
+	if (status && o.copy_to)
+		snprintf(failed_cmd, sizeof(failed_cmd), "the copy to '%s' failed; ", copy.dir);
+	else if (status)
 		snprintf(failed_cmd, sizeof(failed_cmd), "'%s' %s; ", argv[optind], what);
 	fprintf(stderr, "jetsnap snapshot: %ssnapshot %" PRIuPTR " %s after %lld ms frozen, "
 		"%zu file%s\n", failed_cmd, f.id, outcome, elapsed_ms(&frozen_at), files.n,
 		files.n == 1 ? "" : "s");
+	/* Before the paths it prints are freed; a copy failed or invalid goes. */
+	if (o.copy_to)
+		cli_copy_finish(cmd, &copy, rc == CLI_OK);
 out_info:
 	JetFreeBuffer((char *)f.info);
 out:
+	if (o.copy_to)
+		cli_copy_finish(cmd, &copy, false);
 	free(files.paths);
 	free(o.names);
 	return rc;

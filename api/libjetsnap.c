@@ -24,10 +24,12 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "libjetsnap-int.h"
 
@@ -66,6 +68,43 @@ static uint64_t timeout_in_force(void)
 	if (!atomic_compare_exchange_strong(&snapshot_timeout_ms, &unset, v))
 		v = unset;
 	return (uint64_t)v;
+}
+
+/*
+ * Session events go to the system log with ESE's event ids first in the
+ * message (research/ese-snapshot.md section 5), so that monitoring written for
+ * ESE can match them.  No openlog(): a library must not take over its
+ * caller's ident (the jetsnap tool opens the log as "jetsnap"); the
+ * facility is LOG_USER, given with every message.
+ */
+enum {
+	EV_FREEZE_STARTED = 2001,
+	EV_FREEZE_ENDED = 2003,
+	EV_TIMED_OUT = 2004,
+	EV_COMPLETED = 2006,
+	EV_ABORTED = 2007,
+};
+
+__attribute__((format(printf, 3, 4)))
+static void log_event(int prio, int id, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	syslog(LOG_USER | prio, "%d %s", id, text);
+}
+
+/* Once per session: the first call that sees the freeze expired says so. */
+static void note_expired(struct session *s)
+{
+	if (!s->expired)
+		log_event(LOG_WARNING, EV_TIMED_OUT,
+			  "freeze of snapshot %llu timed out: the instances resumed on their own, the snapshot is not valid",
+			  (unsigned long long)s->id);
+	s->expired = true;
 }
 
 static struct js_call *calls_for(const pid_t *pids, size_t n)
@@ -184,7 +223,7 @@ static JET_ERR thaw_members(struct session *s)
 		} else if (err == JET_errOSSnapshotTimeOut || err == JET_errOSSnapshotInvalidSequence) {
 			/* Not frozen for us any more: the image cannot be vouched for. */
 			m->frozen = false;
-			s->expired = true;
+			note_expired(s);
 			fail(err, "the freeze of instance %d ended before Thaw (it expired): the snapshot is not valid",
 			     (int)m->pid);
 			keep_first(&expiry, JET_errOSSnapshotTimeOut);
@@ -230,7 +269,7 @@ static bool saw_expiry(struct session *s, const struct js_call *calls, size_t n)
 /* The session is TimedOut: the other members must not stay frozen for nothing. */
 static JET_ERR expire_session(struct session *s)
 {
-	s->expired = true;
+	note_expired(s);
 	thaw_members(s);
 	s->state = SS_TIMEDOUT;
 	return session_save(s);
@@ -269,6 +308,11 @@ static JET_ERR finish(struct session *s, enum session_outcome how)
 	JET_ERR err;
 
 	reason_save(&outcome);
+	if (how == SO_COMPLETED)
+		log_event(LOG_INFO, EV_COMPLETED, "snapshot %llu completed", (unsigned long long)s->id);
+	else
+		log_event(LOG_NOTICE, EV_ABORTED, "snapshot %llu aborted%s", (unsigned long long)s->id,
+			  how == SO_TIMEDOUT ? " (its freeze timed out)" : "");
 	/* UNENROLL cannot fail in the shim; a dead or stuck instance does not hold the session. */
 	unenroll_all(s);
 	err = session_end(s, how);
@@ -280,12 +324,16 @@ static JET_ERR finish(struct session *s, enum session_outcome how)
 /* Abort, or End(AbortSnapshot): drain what is frozen, then end as aborted. */
 static JET_ERR abort_session(struct session *s)
 {
+	bool was_frozen = s->state == SS_FROZEN;
 	JET_ERR err = thaw_members(s);
 
 	if (err && err != JET_errOSSnapshotTimeOut) {
 		session_save(s);
 		return err;
 	}
+	if (was_frozen && !err)
+		log_event(LOG_INFO, EV_FREEZE_ENDED, "freeze of snapshot %llu ended: held writes drained",
+			  (unsigned long long)s->id);
 	reason_clear();
 	return finish(s, SO_ABORTED);
 }
@@ -542,6 +590,23 @@ out:
 	return err;
 }
 
+/* 2001, naming the frozen instances: "NAME (pid PID)", ... */
+static void log_freeze_started(const struct session *s, const struct js_call *calls, size_t n)
+{
+	char list[400] = "";
+	size_t used = 0;
+
+	for (size_t i = 0; i < n && used < sizeof list; i++) {
+		if (!s->m[i].frozen || !calls[i].reply)
+			continue;
+		used += snprintf(list + used, sizeof list - used, "%s%.*s (pid %d)", used ? ", " : "",
+				 (int)sizeof calls[i].reply->status.name, calls[i].reply->status.name,
+				 (int)calls[i].pid);
+	}
+	log_event(LOG_INFO, EV_FREEZE_STARTED, "freeze of snapshot %llu started: instances %s",
+		  (unsigned long long)s->id, used ? list : "none");
+}
+
 /* Freeze all or none: a failure thaws those that froze and keeps the session Prepared. */
 static JET_ERR freeze_members(struct session *s, unsigned long *pc, JET_INSTANCE_INFO **pa)
 {
@@ -566,6 +631,8 @@ static JET_ERR freeze_members(struct session *s, unsigned long *pc, JET_INSTANCE
 		s->state = SS_FROZEN;
 		keep_first(&failure, session_save(s));
 	}
+	if (!failure.err)
+		log_freeze_started(s, calls, n);
 	free_calls(calls, n);
 	if (failure.err) {
 		JetFreeBuffer((char *)*pa);
@@ -644,6 +711,9 @@ JET_ERR JetOSSnapshotThaw(JET_OSSNAPID snapId, JET_GRBIT grbit)
 		goto out;
 	}
 	keep_first(&outcome, err);
+	if (!err)
+		log_event(LOG_INFO, EV_FREEZE_ENDED, "freeze of snapshot %llu ended: held writes drained",
+			  (unsigned long long)s.id);
 	if (s.grbit & JET_bitContinueAfterThaw) {
 		s.state = err ? SS_TIMEDOUT : SS_THAWED;
 		err = session_save(&s);

@@ -4,7 +4,7 @@ install_deps() {
 	pkgs="build-essential autoconf automake libtool pkg-config libcriterion-dev libffi-dev libsqlite3-dev sqlite3"
 	for want in "$@"; do
 		case $want in
-		test) pkgs="$pkgs strace binutils e2fsprogs python3 bsdextrautils util-linux liblmdb-dev lmdb-utils redis-server redis-tools postgresql postgresql-contrib" ;;
+		test) pkgs="$pkgs strace binutils e2fsprogs btrfs-progs xfsprogs restic python3-yaml systemd mandoc python3 bsdextrautils util-linux liblmdb-dev lmdb-utils redis-server redis-tools postgresql postgresql-contrib" ;;
 		demo) pkgs="$pkgs sqlite3" ;;
 		esac
 	done

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "instance.h"
@@ -36,6 +37,20 @@ static pid_t owner_pid;
 #define timed_out_snap (js_sh->ctl_timed_out)
 #define drained_snap (js_sh->ctl_drained)
 #define drain_pending (js_sh->ctl_drain_pending)
+
+/*
+ * A Thaw drains on its own thread while this one keeps answering: jetsnap
+ * list and the CLI's progress line ask for status during a long drain.
+ * The client waits on its socket for the deferred reply.
+ */
+#define JS_DEFERRED 1	/* handle(): the reply comes later */
+static struct {
+	pthread_t thread;
+	int fd;			/* the waiting client, -1 when no thaw runs */
+	int done[2];		/* the drain thread writes a byte here */
+	JET_ERR err;
+	char reason[JS_REASON_MAX];
+} thaw = { .fd = -1, .done = { -1, -1 } };
 
 int js_control_fd(void)
 {
@@ -70,10 +85,23 @@ static JET_ERR drain_now(char *reason, size_t len)
 	return js_sh->drain_errno == ENOSPC || js_sh->drain_errno == EDQUOT ? JET_errDiskFull : JET_errDiskIO;
 }
 
+/*
+ * Event 2004 (ESE's "timed out") in the system log, from the control thread
+ * that enforces the timeout, after the drain.  No openlog(): the ident and
+ * facility the application chose stay its own; LOG_USER goes with the message.
+ */
+static void syslog_timed_out(uint64_t snap)
+{
+	syslog(LOG_USER | LOG_WARNING,
+	       "2004 freeze of snapshot %llu timed out in instance %s (pid %d): held writes drained, the snapshot is not valid",
+	       (unsigned long long)snap, js_cfg.instance, (int)owner_pid);
+}
+
 static void expire_freeze(void)
 {
 	js_log("freeze of session %llu timed out; draining", (unsigned long long)frozen_snap);
 	drain_now(NULL, 0);
+	syslog_timed_out(frozen_snap);
 	timed_out_snap = frozen_snap;
 	frozen_snap = 0;
 	enrolled_snap = 0;
@@ -120,11 +148,11 @@ static JET_ERR handle(const struct js_request *rq, struct js_reply *rp, char *pa
 			return JET_errSuccess;
 		if (rq->snap_id == 0 || frozen_snap != rq->snap_id)
 			return JET_errOSSnapshotInvalidSequence;
-		err = drain_now(rp->reason, sizeof rp->reason);
-		if (err != JET_errSuccess)
-			return err;
-		frozen_snap = 0;
-		return JET_errSuccess;
+		if (thaw.fd >= 0) {
+			snprintf(rp->reason, sizeof rp->reason, "a thaw of this instance is already draining");
+			return JET_errOSSnapshotInvalidSequence;
+		}
+		return JS_DEFERRED;
 	case JS_OP_FILES:
 		rp->paths_len = js_engine_files(paths, cap, &rp->nfiles);
 		return JET_errSuccess;
@@ -134,7 +162,47 @@ static JET_ERR handle(const struct js_request *rq, struct js_reply *rp, char *pa
 	}
 }
 
-static void serve_one(int fd)
+/* Who we are and what state we are in, in every reply. */
+static void fill_status(struct js_reply *rp)
+{
+	rp->status.pid = owner_pid;
+	snprintf(rp->status.name, sizeof rp->status.name, "%s", js_cfg.instance);
+	js_engine_status(&rp->status);
+	rp->status.snap_id = enrolled_snap;
+	rp->status.timed_out_snap_id = timed_out_snap;
+}
+
+static void *thaw_thread(void *arg)
+{
+	(void)arg;
+	thaw.err = drain_now(thaw.reason, sizeof thaw.reason);
+	(void)!REAL(write)(thaw.done[1], "", 1);
+	return NULL;
+}
+
+/* The drain thread is done: answer the client that asked for the thaw. */
+static void finish_thaw(void)
+{
+	struct js_reply rp;
+	char byte;
+
+	(void)!REAL(read)(thaw.done[0], &byte, 1);
+	pthread_join(thaw.thread, NULL);
+	if (thaw.err == JET_errSuccess)
+		frozen_snap = 0;
+	memset(&rp, 0, sizeof rp);
+	rp.magic = JS_PROTO_MAGIC;
+	rp.err = thaw.err;
+	snprintf(rp.reason, sizeof rp.reason, "%s", thaw.err ? thaw.reason : "");
+	fill_status(&rp);
+	send(thaw.fd, &rp, sizeof rp, MSG_NOSIGNAL);
+	js_mark_own_fd(thaw.fd, false);
+	REAL(close)(thaw.fd);
+	thaw.fd = -1;
+}
+
+/* Answer one request; false if the reply is deferred (fd stays open). */
+static bool serve_one(int fd)
 {
 	static char out[JS_REPLY_MAX];
 	struct js_reply *rp = (struct js_reply *)out;
@@ -144,7 +212,7 @@ static void serve_one(int fd)
 	memset(rp, 0, sizeof *rp);
 	rp->magic = JS_PROTO_MAGIC;
 	if (!peer_allowed(fd))
-		return;
+		return true;
 	/* A slow or silent client must not hold the instance hostage. */
 	struct timeval tv = { 2, 0 };
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -155,24 +223,33 @@ static void serve_one(int fd)
 	} else {
 		rp->err = handle(&rq, rp, out + sizeof *rp, sizeof out - sizeof *rp);
 	}
-	rp->status.pid = owner_pid;
-	snprintf(rp->status.name, sizeof rp->status.name, "%s", js_cfg.instance);
-	js_engine_status(&rp->status);
-	rp->status.snap_id = enrolled_snap;
-	rp->status.timed_out_snap_id = timed_out_snap;
+	if (rp->err == JS_DEFERRED) {
+		thaw.fd = fd;
+		if (thaw.done[0] >= 0 && pthread_create(&thaw.thread, NULL, thaw_thread, NULL) == 0)
+			return false;
+		/* No thread: drain here, as a plain request. */
+		thaw.fd = -1;
+		rp->err = drain_now(rp->reason, sizeof rp->reason);
+		if (rp->err == JET_errSuccess)
+			frozen_snap = 0;
+	}
+	fill_status(rp);
 	send(fd, out, sizeof *rp + rp->paths_len, MSG_NOSIGNAL);
+	return true;
 }
 
 static void *control_loop(void *arg)
 {
 	(void)arg;
 	for (;;) {
-		struct pollfd p = { .fd = listen_fd, .events = POLLIN };
+		struct pollfd p[2] = { { .fd = listen_fd, .events = POLLIN },
+				       { .fd = thaw.done[0], .events = POLLIN } };
 		int timeout = -1;
-
 		uint64_t deadline = frozen_snap ? js_sh->deadline_us : 0;
 
-		if (drain_pending) {
+		if (thaw.fd >= 0) {
+			/* The thaw's drain owns the freeze until it reports. */
+		} else if (drain_pending) {
 			if (drain_now(NULL, 0) == JET_errSuccess && frozen_snap) {
 				drained_snap = frozen_snap;
 				frozen_snap = 0;
@@ -194,16 +271,23 @@ static void *control_loop(void *arg)
 			if (timeout > 1000)
 				timeout = 1000;
 		}
-		if (poll(&p, 1, timeout) <= 0)
+		if (poll(p, thaw.fd >= 0 ? 2 : 1, timeout) <= 0)
+			continue;
+		if (thaw.fd >= 0 && (p[1].revents & POLLIN)) {
+			finish_thaw();
+			continue;
+		}
+		if (!(p[0].revents & POLLIN))
 			continue;
 		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
 		if (fd < 0)
 			continue;
 		js_mark_own_fd(fd, true);
-		serve_one(fd);
-		js_mark_own_fd(fd, false);
-		REAL(close)(fd);
+		if (serve_one(fd)) {
+			js_mark_own_fd(fd, false);
+			REAL(close)(fd);
+		}
 	}
 	return NULL;
 }
@@ -260,6 +344,13 @@ void js_control_start(void)
 	}
 	listen_fd = fd;
 	js_mark_own_fd(fd, true);
+	if (pipe2(thaw.done, O_CLOEXEC) < 0) {
+		js_log("cannot make the thaw pipe: %s", strerror(errno));
+		thaw.done[0] = thaw.done[1] = -1;
+	} else {
+		js_mark_own_fd(thaw.done[0], true);
+		js_mark_own_fd(thaw.done[1], true);
+	}
 	atexit(remove_socket);
 	/* The control thread takes no signal meant for the application. */
 	sigfillset(&all);

@@ -10,3 +10,6 @@ include $(srcdir)/tests/tree.mk
 include $(srcdir)/tests/fault.mk
 include $(srcdir)/tests/pg.mk
 include $(srcdir)/tests/kill.mk
+include $(srcdir)/tests/copy.mk
+include $(srcdir)/tests/install.mk
+include $(srcdir)/tests/recipes.mk

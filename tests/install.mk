@@ -1,0 +1,4 @@
+# tests: the man pages lint clean and match the code; make install gives a
+# usable installation (owner: docs/install).
+TESTS += tests/man_lint.sh tests/install.sh
+dist_check_SCRIPTS += tests/man_lint.sh tests/install.sh
