@@ -19,16 +19,5 @@ under_shim "$writer" --threads "$threads" --ops "$ops" "$work/shim" ||
 under_shim "$writer" --threads "$threads" --ops "$ops" --freezes 2 "$work/frozen" ||
 	shimtest_fail "mt_writer failed under the shim with freezes"
 
-expected=$(cd "$work/plain" && ls | sort)
-[ -n "$expected" ] || shimtest_fail "the plain run wrote no files"
-for run in shim frozen; do
-	got=$(cd "$work/$run" && ls | sort)
-	[ "$got" = "$expected" ] ||
-		shimtest_fail "the $run run wrote the files [$got], the plain run [$expected]"
-	for f in $expected; do
-		cmp "$work/plain/$f" "$work/$run/$f" ||
-			shimtest_fail "$f differs between the plain run and the $run run"
-	done
-done
-echo "mt_determinism: $(echo "$expected" | wc -l) files identical across plain, shim and frozen runs"
+same_files_as_plain ""
 exit 0

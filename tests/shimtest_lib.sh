@@ -5,6 +5,8 @@
 #   under_shim CMD ARG...     run CMD with the shim preloaded
 #   shimtest_fail MSG         print "NAME: FAIL: MSG" and exit 1
 #   shimtest_skip MSG         print why and exit 77
+#   same_files_as_plain WHAT  $work/{shim,frozen} hold exactly $work/plain's
+#                             files, byte for byte (WHAT tags the messages)
 
 shimtest_fail() {
 	echo "$shimtest_name: FAIL: $*" >&2
@@ -41,4 +43,21 @@ shimtest_init() {
 
 under_shim() {
 	env LD_PRELOAD="$JETSNAP_SHIM" JETSNAP_RUNTIME_DIR="$rundir" "$@"
+}
+
+# The runs under the shim, with and without freezes, must leave exactly the
+# files the plain run left, byte for byte: a freeze may not change a result.
+same_files_as_plain() {
+	expected=$(cd "$work/plain" && ls | sort)
+	[ -n "$expected" ] || shimtest_fail "the plain run wrote no files"
+	for run in shim frozen; do
+		got=$(cd "$work/$run" && ls | sort)
+		[ "$got" = "$expected" ] ||
+			shimtest_fail "the $run run wrote the files [$got], the plain run [$expected]"
+		for f in $expected; do
+			cmp "$work/plain/$f" "$work/$run/$f" ||
+				shimtest_fail "$f differs between the plain run and the $run run$1"
+		done
+	done
+	echo "$shimtest_name: $(echo "$expected" | wc -l) files identical across plain, shim and frozen runs$1"
 }
