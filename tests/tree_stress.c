@@ -555,26 +555,16 @@ static void *forker(void *arg)
 static uint64_t disk_checksum(void)
 {
 	uint64_t sum = 0xcbf29ce484222325ull;
-	unsigned char buf[65536];
 	char path[4096];
 
 	for (int f = 0; f < 2 + g.nthreads + g.nchildren; f++) {
-		long fd, n;
-
 		if (f < 2)
 			snprintf(path, sizeof(path), "%s/%s", g.dir, f ? "blocks" : "shared");
 		else if (f < 2 + g.nthreads)
 			path_of(path, sizeof(path), "append-%d", f - 2);
 		else
 			path_of(path, sizeof(path), "child-%d", f - 2 - g.nthreads);
-		fd = raw_syscall4(SYS_openat, AT_FDCWD, (long)path, O_RDONLY, 0);
-		for (const char *p = path; fd >= 0 && *p; p++)
-			sum = (sum ^ (unsigned char)*p) * 0x100000001b3ull;
-		while (fd >= 0 && (n = raw_syscall4(SYS_read, fd, (long)buf, sizeof(buf), 0)) > 0)
-			for (long k = 0; k < n; k++)
-				sum = (sum ^ buf[k]) * 0x100000001b3ull;
-		if (fd >= 0)
-			raw_syscall4(SYS_close, fd, 0, 0, 0);
+		sum = raw_file_checksum(sum, path);
 	}
 	return sum;
 }
