@@ -43,7 +43,8 @@ static void json_status_members(FILE *out, const JETSNAP_INSTANCE_STATUS *s)
 	fprintf(out, ",\"process_count\":%" PRIu32 ",\"processes\":[", s->cProcesses);
 	for (uint32_t i = 0; i < s->cProcesses && i < 64; i++)
 		fprintf(out, "%s%" PRIu32, i ? "," : "", s->rgProcessIds[i]);
-	fputc(']', out);
+	fputs("],\"last_refusal\":", out);
+	json_string(out, s->szLastRefusal);
 }
 
 static const char *const table_head[] = { "NAME", "PID", "STATE", "SNAPSHOT", "HELD", "JOURNAL", "FILES", "PROCS" };
@@ -93,6 +94,11 @@ static int print_table(const struct cli_command *cmd, const JETSNAP_INSTANCE_STA
 			       rows[i].cell[c], last ? "\n" : "  ");
 		}
 	}
+	/* A refusal's reason does not fit a column: one line each, below. */
+	for (unsigned long i = 0; i < n; i++)
+		if (a[i].szLastRefusal[0])
+			printf("%s (pid %" PRIuPTR "): last freeze refused: %s\n", a[i].szInstanceName,
+			       a[i].hInstanceId, a[i].szLastRefusal);
 	free(rows);
 	return CLI_OK;
 }
@@ -259,6 +265,8 @@ static void print_session_text(JET_OSSNAPID id, const char *state, const JET_INS
 			       s->cbHeld, s->cHeldWrites);
 		else
 			puts("gone");
+		if (s && s->szLastRefusal[0])
+			printf("    last freeze refused: %s\n", s->szLastRefusal);
 		for (JET_API_PTR j = 0; j < info[i].cDatabases; j++)
 			printf("    %s\n", info[i].szDatabaseFileName[j]);
 	}

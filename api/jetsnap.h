@@ -106,6 +106,7 @@ typedef struct {
 	uint64_t cbDrained;           /* of those, applied by the drain in progress */
 	uint32_t cProcesses;          /* live processes of the instance (its tree) */
 	uint32_t rgProcessIds[64];    /* the first min(cProcesses, 64) of them */
+	char szLastRefusal[256];      /* why its last Freeze was refused; "" if it was not */
 } JETSNAP_INSTANCE_STATUS;
 
 /* Every running instance of the caller's user; free *pa with JetFreeBuffer. */

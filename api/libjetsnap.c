@@ -925,6 +925,8 @@ static void copy_status(JETSNAP_INSTANCE_STATUS *out, const struct js_call *c)
 	out->cProcesses = st->nprocs;
 	for (uint32_t i = 0; i < st->nprocs && i < JS_PIDS_MAX; i++)
 		out->rgProcessIds[i] = (uint32_t)st->pids[i];
+	snprintf(out->szLastRefusal, sizeof(out->szLastRefusal), "%.*s",
+		 (int)sizeof(st->last_refusal), st->last_refusal);
 }
 
 JET_ERR JetsnapListInstances(unsigned long *pc, JETSNAP_INSTANCE_STATUS **pa)

@@ -60,6 +60,7 @@ struct js_status {
 	uint64_t journal_bytes;	/* the hold journal's records, in bytes */
 	uint64_t drained_bytes;	/* of those, applied by the current drain */
 	int32_t pids[JS_PIDS_MAX];	/* the first nprocs (at most JS_PIDS_MAX) */
+	char last_refusal[256];	/* why the last Freeze was refused, "" if it was not */
 };
 
 struct js_reply {

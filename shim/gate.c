@@ -9,8 +9,9 @@
  * sees the writer and waits for it (Dekker).  The state and the counters
  * live in the instance file every member maps, so one Freeze covers the
  * whole process tree.  A pass-through write costs one locked add on a
- * cache line its thread usually owns, a load and a branch: no lock, no
- * syscall, async-signal-safe.  See docs/DESIGN.md for why not membarrier.
+ * cache line its thread usually owns, a load and a branch, inlined into
+ * the wrapper (shim.h): no lock, no syscall, async-signal-safe.  See
+ * docs/DESIGN.md for why not membarrier.
  */
 #include <sched.h>
 #include <stdio.h>
@@ -24,37 +25,31 @@ static _Atomic int unjoined_state = JS_RUNNING;
 static struct js_stripe unjoined_stripes[JS_STRIPES];
 
 _Atomic int *js_state_word = &unjoined_state;
+unsigned js_gate_gen = 1;
+__thread struct js_thread_gate js_tgate __attribute__((tls_model("initial-exec")));
 static struct js_stripe *my_stripes = unjoined_stripes;
 static _Atomic unsigned next_stripe;
 static __thread int my_stripe __attribute__((tls_model("initial-exec"))) = -1;
 
+/*
+ * Joining an instance (at start, or in a fork child) moves the counters:
+ * the generation makes every thread look its counter up again.  The
+ * thread that joins is the only one there is at either point.
+ */
 void js_gate_attach(_Atomic int *state, struct js_stripe *stripes)
 {
 	my_stripes = stripes ? stripes : unjoined_stripes;
 	js_state_word = state;
+	__atomic_add_fetch(&js_gate_gen, 1, __ATOMIC_SEQ_CST);
 }
 
-static struct js_stripe *stripe_of_thread(void)
+_Atomic long *js_gate_counter_slow(void)
 {
-	if (__builtin_expect(my_stripe < 0, 0))
+	if (my_stripe < 0)
 		my_stripe = atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed) % JS_STRIPES;
-	return &my_stripes[my_stripe];
-}
-
-bool js_gate_enter(void)
-{
-	struct js_stripe *s = stripe_of_thread();
-
-	atomic_fetch_add_explicit(&s->inflight, 1, memory_order_seq_cst);
-	if (__builtin_expect(atomic_load_explicit(js_state_word, memory_order_seq_cst) == JS_RUNNING, 1))
-		return true;
-	atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_release);
-	return false;
-}
-
-void js_gate_exit(void)
-{
-	atomic_fetch_sub_explicit(&my_stripes[my_stripe].inflight, 1, memory_order_release);
+	js_tgate.inflight = &my_stripes[my_stripe].inflight;
+	js_tgate.gen = __atomic_load_n(&js_gate_gen, __ATOMIC_RELAXED);
+	return js_tgate.inflight;
 }
 
 static void wait_drained(struct js_member *m)

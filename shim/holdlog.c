@@ -14,39 +14,89 @@ static uint64_t rec_size(uint64_t len)
 	return sizeof(struct js_rec) + ((len + 7) & ~7ull);
 }
 
+int js_pwritev_all(int fd, struct iovec *v, int n, uint64_t at)
+{
+	while (n > 0) {
+		ssize_t done = REAL(pwritev64)(fd, v, n, at);
+
+		if (done < 0 && errno == EINTR)
+			continue;
+		if (done <= 0) {
+			if (done == 0)
+				errno = ENOSPC;
+			return -1;
+		}
+		at += done;
+		for (; n > 0 && (size_t)done >= v->iov_len; v++, n--)
+			done -= v->iov_len;
+		if (n > 0) {
+			v->iov_base = (uint8_t *)v->iov_base + done;
+			v->iov_len -= done;
+		}
+	}
+	return 0;
+}
+
 uint64_t js_hold_append(const struct js_rec *hdr, const struct iovec *iov, int cnt)
 {
-	uint64_t at = js_sh->tail;
-	struct js_rec *rec;
-	uint8_t *data;
+	static const uint8_t pad[8];
+	uint64_t at = js_sh->tail, size = rec_size(hdr->len), pos;
+	struct js_rec rec = *hdr;
+	struct iovec v[64];
+	struct js_sum sum;
+	int n = 0;
 
 	/* Past JETSNAP_MAX_JOURNAL the caller waits for the thaw instead. */
-	if (at + rec_size(hdr->len) - JS_HEADER_SIZE > js_cfg.max_journal) {
+	if (at + size - JS_HEADER_SIZE > js_cfg.max_journal) {
 		errno = ENOSPC;
 		return 0;
 	}
-	if (js_instance_grow(at + rec_size(hdr->len)) < 0)
+	if (js_instance_grow(at + size) < 0)
 		return 0;
-	rec = (struct js_rec *)(js_base + at);
-	*rec = *hdr;
-	rec->magic = JS_REC_MAGIC;
-	rec->seq = ++js_sh->seq;
-	rec->pid = js_my_pid;	/* cached: glibc makes getpid a system call */
-	data = (uint8_t *)(rec + 1);
-	for (int i = 0; i < cnt; i++) {
-		memcpy(data, iov[i].iov_base, iov[i].iov_len);
-		data += iov[i].iov_len;
+	rec.magic = JS_REC_MAGIC;
+	rec.seq = js_sh->seq + 1;
+	rec.pid = js_my_pid;	/* cached: glibc makes getpid a system call */
+	rec.checksum = 0;
+	js_sum_init(&sum);
+	js_sum_update(&sum, &rec, sizeof rec);
+	for (int i = 0; i < cnt; i++)
+		js_sum_update(&sum, iov[i].iov_base, iov[i].iov_len);
+	rec.checksum = js_sum_final(&sum);
+
+	/* Header, data, padding; a writev with more vectors than v holds
+	 * goes out in several calls. */
+	v[n++] = (struct iovec){ &rec, sizeof rec };
+	pos = at;
+	for (int i = 0; i <= cnt; i++) {
+		if (i < cnt && iov[i].iov_len)
+			v[n++] = iov[i];
+		else if (i == cnt && size > sizeof rec + hdr->len)
+			v[n++] = (struct iovec){ (void *)pad, size - sizeof rec - hdr->len };
+		if (n == 64 || (i == cnt && n)) {
+			uint64_t bytes = 0;
+
+			for (int k = 0; k < n; k++)
+				bytes += v[k].iov_len;
+			if (js_pwritev_all(js_instance_fd(), v, n, pos) < 0)
+				return 0;
+			pos += bytes;
+			n = 0;
+		}
 	}
-	rec->checksum = 0;
-	rec->checksum = js_rec_checksum(rec, rec + 1);
+	js_sh->seq = rec.seq;
 	/* Readers in other processes walk up to the tail: publish it last. */
-	__atomic_store_n(&js_sh->tail, at + rec_size(hdr->len), __ATOMIC_RELEASE);
+	__atomic_store_n(&js_sh->tail, at + size, __ATOMIC_RELEASE);
 	return at;
 }
 
 uint64_t js_hold_tail(void)
 {
 	return __atomic_load_n(&js_sh->tail, __ATOMIC_ACQUIRE);
+}
+
+uint64_t js_hold_next(uint64_t pos, uint64_t len)
+{
+	return pos + rec_size(len);
 }
 
 uint64_t js_hold_begin(void)
@@ -65,8 +115,4 @@ const struct js_rec *js_hold_at(uint64_t pos, uint64_t *next)
 void js_hold_reset(void)
 {
 	js_sh->tail = JS_HEADER_SIZE;
-	/* Give the pages back: the next freeze starts small again. */
-	if (js_sh->file_size > JS_HEADER_SIZE + (16ull << 20) &&
-	    REAL(ftruncate64)(js_instance_fd(), JS_HEADER_SIZE + (16ull << 20)) == 0)
-		js_sh->file_size = JS_HEADER_SIZE + (16ull << 20);
 }

@@ -164,7 +164,7 @@ static int create_instance(void)
 		return -1;
 	}
 	sh = (struct js_shared *)js_base;
-	sh->version = 1;
+	sh->version = JS_INSTANCE_VERSION;
 	sh->root_pid = getpid();
 	snprintf(sh->name, sizeof sh->name, "%s", js_cfg.instance);
 	pthread_mutexattr_init(&attr);

@@ -20,6 +20,7 @@
 
 #define JS_INSTANCE_MAGIC  0x4a4554534e415031ull	/* "JETSNAP1" */
 #define JS_HEADER_SIZE     (1ull << 20)
+#define JS_INSTANCE_VERSION 2	/* 2: the js_sum record checksum (holdlog.h) */
 #define JS_MAX_FILES       4096
 #define JS_MAX_MEMBERS     512
 #define JS_STRIPES         4	/* gate counters per member process */
@@ -52,11 +53,13 @@ struct js_shared {
 	_Atomic int state;	/* enum js_state; a futex word */
 	_Atomic uint64_t epoch;	/* one per freeze */
 	char name[128];
+	char last_refusal[256];	/* why the last Freeze was refused, "" if it was not */
 	pthread_mutex_t lock;	/* process-shared, robust */
 	pthread_mutex_t sync_lock;	/* one journal fdatasync at a time */
 	_Atomic uint64_t synced;	/* epoch << 40 | log offset known durable */
 	/* Everything below is changed under lock. */
 	uint64_t tail;		/* end of the last record */
+	uint64_t barrier_tail;	/* the tail right after the last barrier */
 	uint64_t seq;
 	uint64_t file_size;	/* of the backing file */
 	uint32_t nfiles;

@@ -15,6 +15,7 @@
  * hold lock serialises every call, so the pool needs no lock of its own.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -54,11 +55,22 @@ union slot {
 #define POOL_MAX_CHUNK		(4u << 20)
 #define RNG_SEED		0x9e3779b9u
 
+/*
+ * One pool for the process.  Overlays are used under the hold lock, except
+ * the drain's, which runs beside writers: the pool has a lock of its own.
+ */
 static struct {
+	pthread_mutex_t lock;
 	union slot *free;
 	char *cur, *limit;		/* unused tail of the newest chunk */
 	size_t next_chunk;
-} pool;
+} pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* In a fork child, whatever thread held the pool lock is gone. */
+void overlay_after_fork(void)
+{
+	pthread_mutex_init(&pool.lock, NULL);
+}
 
 /*
  * The shim interposes mmap; calling it by name would re-enter the shim from
@@ -76,7 +88,7 @@ static void *raw_mmap_anon(size_t size)
 	return p == -1 ? NULL : (void *)p;
 }
 
-static void *pool_get(void)
+static void *pool_get_locked(void)
 {
 	union slot *s = pool.free;
 
@@ -105,12 +117,24 @@ static void *pool_get(void)
 	return s;
 }
 
+static void *pool_get(void)
+{
+	void *s;
+
+	pthread_mutex_lock(&pool.lock);
+	s = pool_get_locked();
+	pthread_mutex_unlock(&pool.lock);
+	return s;
+}
+
 static void pool_put(void *p)
 {
 	union slot *s = p;
 
+	pthread_mutex_lock(&pool.lock);
 	s->next_free = pool.free;
 	pool.free = s;
+	pthread_mutex_unlock(&pool.lock);
 }
 
 static uint64_t extent_end(const struct extent *e)
@@ -412,4 +436,21 @@ uint64_t overlay_next_data(const struct overlay *ov, uint64_t off)
 	if (!first)
 		return UINT64_MAX;
 	return first->off > off ? first->off : off;
+}
+
+/* In order: the left subtree, the node, then the right one as a loop. */
+static int walk(const struct extent *t, overlay_walk_fn *fn, void *arg)
+{
+	for (; t; t = t->right) {
+		int ret = walk(t->left, fn, arg);
+
+		if (ret || (ret = fn(t->off, t->len, t->data, arg)))
+			return ret;
+	}
+	return 0;
+}
+
+int overlay_walk(const struct overlay *ov, overlay_walk_fn *fn, void *arg)
+{
+	return walk(ov->root, fn, arg);
 }

@@ -5,8 +5,8 @@
  *
  * Extents point at bytes the caller keeps alive (the hold log's mapping);
  * the overlay never copies data.  Nodes come from mmap'd chunks, never from
- * malloc: the overlay is used inside interposed calls.  Not thread-safe: the
- * caller holds the shim's hold lock.
+ * malloc: the overlay is used inside interposed calls.  One overlay is not
+ * thread-safe (its users hold the shim's hold lock); the node pool is.
  */
 #ifndef JETSNAP_OVERLAY_H
 #define JETSNAP_OVERLAY_H
@@ -17,6 +17,7 @@
 struct overlay;
 
 struct overlay *overlay_new(void);
+void overlay_after_fork(void);	/* in a fork child: reset the pool's lock */
 void overlay_free(struct overlay *ov);
 /* Drop every extent; the overlay stays usable. */
 void overlay_clear(struct overlay *ov);
@@ -35,5 +36,11 @@ uint64_t overlay_bytes(const struct overlay *ov);
  * The first held byte at or after off, or UINT64_MAX if none (SEEK_DATA).
  */
 uint64_t overlay_next_data(const struct overlay *ov, uint64_t off);
+/*
+ * Call fn for every extent in offset order, until it returns non-zero;
+ * returns that value, or 0.
+ */
+typedef int overlay_walk_fn(uint64_t off, uint64_t len, const void *data, void *arg);
+int overlay_walk(const struct overlay *ov, overlay_walk_fn *fn, void *arg);
 
 #endif

@@ -69,7 +69,7 @@ int js_pwrite_all(int fd, const uint8_t *p, uint64_t len, uint64_t off)
 }
 
 /* Replay one journal's whole records; the count applied, or -1. */
-static long replay(const uint8_t *base, uint64_t size, js_recover_log_fn *log)
+static long replay(const uint8_t *base, uint64_t size, uint64_t version, js_recover_log_fn *log)
 {
 	static uint64_t path_at[JS_MAX_FILES];
 	static int fds[JS_MAX_FILES];
@@ -85,7 +85,8 @@ static long replay(const uint8_t *base, uint64_t size, js_recover_log_fn *log)
 
 		if (rec->magic != JS_REC_MAGIC || (prev_seq && rec->seq != prev_seq + 1) ||
 		    next > size || next < pos || rec->file >= JS_MAX_FILES ||
-		    rec->checksum != js_rec_checksum(rec, rec + 1))
+		    rec->checksum != (version == 1 ? js_rec_checksum_v1(rec, rec + 1) :
+					     js_rec_checksum(rec, rec + 1)))
 			break;
 		if (rec->op == JS_REC_FILE && rec->len > 1 && ((const char *)(rec + 1))[rec->len - 1] == 0) {
 			path_at[rec->file] = pos + sizeof *rec;
@@ -120,6 +121,7 @@ static long replay(const uint8_t *base, uint64_t size, js_recover_log_fn *log)
 static int recover_file(const char *path, js_recover_log_fn *log)
 {
 	struct stat st;
+	uint64_t version;
 	void *map;
 	long n;
 	int fd = sys_open(path, O_RDWR);
@@ -142,7 +144,15 @@ static int recover_file(const char *path, js_recover_log_fn *log)
 		sys_close(fd);
 		return 0;
 	}
-	n = replay(map, st.st_size, log);
+	version = ((struct js_shared *)map)->version;
+	if (version < 1 || version > JS_INSTANCE_VERSION) {
+		log("journal %s was written by a newer jetsnap (version %llu): kept; "
+		    "run that version's 'jetsnap recover'", path, (unsigned long long)version);
+		syscall(SYS_munmap, map, st.st_size);
+		sys_close(fd);
+		return -1;
+	}
+	n = replay(map, st.st_size, version, log);
 	syscall(SYS_munmap, map, st.st_size);
 	if (n < 0) {
 		/* Keep it: nothing may be dropped; the next start retries. */

@@ -71,9 +71,40 @@ static inline int js_state_now(void)
 }
 struct js_stripe;
 void js_gate_attach(_Atomic int *state, struct js_stripe *stripes);
-bool js_gate_enter(void);	/* true: pass through, then call js_gate_exit */
-void js_gate_exit(void);
 void js_gate_close(int state);	/* set state, wait for in-flight mutations */
+
+/*
+ * The writer's side of the gate, inlined into every wrapper: this
+ * thread's in-flight counter (looked up again when js_gate_gen moves),
+ * a locked add, the state.  js_gate_enter true: pass through, then
+ * js_gate_exit with the same counter.
+ */
+struct js_thread_gate {
+	_Atomic long *inflight;
+	unsigned gen;
+};
+extern unsigned js_gate_gen;
+extern __thread struct js_thread_gate js_tgate __attribute__((tls_model("initial-exec")));
+_Atomic long *js_gate_counter_slow(void) __attribute__((cold, noinline));
+
+static inline bool js_gate_enter(_Atomic long **counter)
+{
+	_Atomic long *c = __builtin_expect(js_tgate.gen == __atomic_load_n(&js_gate_gen, __ATOMIC_RELAXED), 1) ?
+			  js_tgate.inflight : js_gate_counter_slow();
+
+	atomic_fetch_add_explicit(c, 1, memory_order_seq_cst);
+	if (__builtin_expect(atomic_load_explicit(js_state_word, memory_order_seq_cst) == JS_RUNNING, 1)) {
+		*counter = c;
+		return true;
+	}
+	atomic_fetch_sub_explicit(c, 1, memory_order_release);
+	return false;
+}
+
+static inline void js_gate_exit(_Atomic long *counter)
+{
+	atomic_fetch_sub_explicit(counter, 1, memory_order_release);
+}
 
 /* engine.c: holding, overlaying, waiting, freezing, draining. */
 #define JS_NOT_HELD (-2)	/* "do the real call": the fd/path is not held */

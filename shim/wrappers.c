@@ -28,24 +28,31 @@
 enum { KIND_UNKNOWN, KIND_FILE, KIND_OTHER };
 static _Atomic uint8_t fd_kind[FDMAX];
 
-static bool never_held(int fd)
+static bool fd_kind_slow(int fd) __attribute__((cold, noinline));
+static bool fd_kind_slow(int fd)
 {
-	uint8_t k;
 	struct stat64 st;
-	int saved;
+	int saved = errno;
+	uint8_t k = KIND_UNKNOWN;
 
-	if (fd < 0 || fd >= FDMAX)
-		return false;
-	k = atomic_load_explicit(&fd_kind[fd], memory_order_relaxed);
-	if (__builtin_expect(k != KIND_UNKNOWN, 1))
-		return k == KIND_OTHER;
-	saved = errno;
 	if (REAL(fstat64)(fd, &st) == 0) {
 		k = S_ISREG(st.st_mode) ? KIND_FILE : KIND_OTHER;
 		atomic_store_explicit(&fd_kind[fd], k, memory_order_relaxed);
 	}
 	errno = saved;
 	return k == KIND_OTHER;
+}
+
+static inline bool never_held(int fd)
+{
+	uint8_t k;
+
+	if ((unsigned)fd >= FDMAX)
+		return false;
+	k = atomic_load_explicit(&fd_kind[fd], memory_order_relaxed);
+	if (__builtin_expect(k != KIND_UNKNOWN, 1))
+		return k == KIND_OTHER;
+	return fd_kind_slow(fd);
 }
 
 static void fd_changed(int fd)
@@ -59,11 +66,12 @@ static void fd_changed(int fd)
 #define MUTATE(fd, real_call, hold_call) \
 	do { \
 		ssize_t r_; \
+		_Atomic long *c_; \
 		if (never_held(fd)) \
 			return real_call; \
-		if (__builtin_expect(js_gate_enter(), 1)) { \
+		if (__builtin_expect(js_gate_enter(&c_), 1)) { \
 			r_ = real_call; \
-			js_gate_exit(); \
+			js_gate_exit(c_); \
 			return r_; \
 		} \
 		r_ = hold_call; \
@@ -384,9 +392,10 @@ WRAP(int, msync, (void *addr, size_t len, int flags))
  */
 #define GATED(wait_stmt, call) \
 	do { \
-		if (__builtin_expect(js_gate_enter(), 1)) { \
+		_Atomic long *c_; \
+		if (__builtin_expect(js_gate_enter(&c_), 1)) { \
 			__typeof__(call) r_ = call; \
-			js_gate_exit(); \
+			js_gate_exit(c_); \
 			return r_; \
 		} \
 		wait_stmt; \
@@ -399,9 +408,10 @@ WRAP(int, msync, (void *addr, size_t len, int flags))
 #define TRUNCATE(fd, path, len, call) \
 	do { \
 		int r_; \
-		if (__builtin_expect(js_gate_enter(), 1)) { \
+		_Atomic long *c_; \
+		if (__builtin_expect(js_gate_enter(&c_), 1)) { \
 			r_ = call; \
-			js_gate_exit(); \
+			js_gate_exit(c_); \
 			return r_; \
 		} \
 		r_ = js_hold_truncate(fd, path, len); \

@@ -10,10 +10,15 @@
 #   fail MSG / skip MSG    "NAME: FAIL: MSG" and exit 1 / "NAME: SKIP: MSG" and exit 77
 #   need_pkgs PKG...       install missing Debian packages (root), else skip
 #   started PID            stop PID at exit (TERM, then KILL)
+#   stop_all PID...        stop them now: TERM, two seconds, then KILL
 #   stop_pid PID [SECS]    stop PID now with SIGTERM; $rc = its exit status, or
 #                          "timeout" if it had to be killed after SECS (10)
 #   lines FILE             its line count (0 if missing)
 #   wait_acks FILE N PID ERRFILE SECONDS WHAT   until FILE has N lines
+#   write_hold_script FILE the command a test gives `jetsnap snapshot` (below)
+#   sql DB QUERY           SQLite: the result rows, columns separated by spaces
+#   check_integrity DB WHAT   SQLite: PRAGMA integrity_check says "ok"
+#   read_rows DB WHAT      SQLite: $count and $k (max(id)) of table t
 
 builddir=${JETSNAP_BUILDDIR:-$(pwd)}
 srcdir=${JETSNAP_SRCDIR:-$builddir}
@@ -70,15 +75,20 @@ stop_pid() {
 	pids=$(echo "$pids" | sed "s/ $1\b//")
 }
 
-dbs_cleanup() {
-	# A process left frozen by a failed step may not reach its signal
-	# handler: give it two seconds, then kill it for good.
-	for p in $pids; do kill -TERM "$p" 2>/dev/null; done
-	for p in $pids; do
+# A process left frozen by a failed step may not reach its signal handler:
+# give it two seconds, then kill it for good.
+stop_all() {
+	for p in "$@"; do kill -TERM "$p" 2>/dev/null; done
+	for p in "$@"; do
 		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
 		kill -KILL "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
+		pids=$(echo "$pids" | sed "s/ $p\b//")
 	done
+}
+
+dbs_cleanup() {
+	stop_all $pids
 	[ -n "${KEEP_TEST_DIR:-}" ] && { echo "$dbs_name: kept $T"; return 0; }
 	rm -rf "$T" "$JETSNAP_RUNTIME_DIR"
 }
@@ -107,4 +117,43 @@ wait_acks() {
 		[ "$tries" -gt 0 ] || fail "the writer has $(lines "$1") acks after $5 s, wanted $2 ($6)"
 		sleep 0.1
 	done
+}
+
+# write_hold_script FILE: FILE is the command run while frozen,
+#   sh FILE DIR ACK OUT HOLD CMD...
+# It notes the acks (OUT/acks_start) and the checksums of DIR's files
+# (OUT/sum_start, sorted; SQLite's -shm wal-index, which is never held,
+# left out) as soon as Freeze has returned, runs CMD (the copy), keeps the
+# freeze HOLD seconds so the database has to work frozen, notes the acks
+# half-way (OUT/acks_mid), and after HOLD seconds more notes both again
+# (OUT/acks_end, OUT/sum_end) just before the thaw.
+write_hold_script() {
+	cat > "$1" <<'EOF'
+set -eu
+dir=$1 ack=$2 out=$3 hold=$4
+shift 4
+fingerprint() { (cd "$dir" && find . -type f ! -name '*-shm' -exec sha256sum {} + | LC_ALL=C sort); }
+wc -l < "$ack" > "$out/acks_start"
+fingerprint > "$out/sum_start"
+"$@"
+sleep "$hold"
+wc -l < "$ack" > "$out/acks_mid"
+sleep "$hold"
+wc -l < "$ack" > "$out/acks_end"
+fingerprint > "$out/sum_end"
+EOF
+}
+
+sql() { sqlite3 -batch -separator ' ' "$1" "$2" 2>&1; }
+
+check_integrity() {
+	res=$(sql "$1" 'PRAGMA integrity_check')
+	[ "$res" = ok ] || fail "integrity_check on $2 printed: $res"
+}
+
+read_rows() {
+	rows_of=$2
+	set -- $(sql "$1" 'SELECT count(*), coalesce(max(id), 0) FROM t')
+	[ $# -eq 2 ] || fail "cannot read $rows_of: $*"
+	count=$1 k=$2
 }

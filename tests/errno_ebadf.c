@@ -22,6 +22,7 @@
 
 #include "jetsnap.h"
 #include "selffreeze.h"
+#include "tap.h"
 
 #define CHILD_ENV "JETSNAP_ERRNO_EBADF_DIR"
 #define SENTINEL EDOM		/* an errno no call here sets on success */
@@ -32,22 +33,8 @@ static struct {
 	int ap_fd;		/* O_WRONLY|O_APPEND on the same file */
 	int bad_fd;		/* a closed descriptor number */
 	int pipe_fd[2];
-	const char *phase;
-	int n, failed;
 	char path[4096];
 } t;
-
-static void __attribute__((format(printf, 2, 3))) tap(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%s %d - %s: ", ok ? "ok" : "not ok", ++t.n, t.phase);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	t.failed += !ok;
-}
 
 /* A call that must fail with want, whatever the freeze state. */
 static void expect_error(const char *call, long ret, int want)
@@ -164,23 +151,23 @@ static int child(const char *dir)
 		return 1;
 	}
 	printf("1..%d\n", 2 * 20 + 2);
-	t.phase = "running";
+	tap_label = "running";
 	run_checks();
 	if (selffreeze_begin(&snap, t.path, msg, sizeof(msg))) {
 		printf("Bail out! %s\n", msg);
 		return 1;
 	}
-	t.phase = "frozen";
+	tap_label = "frozen";
 	run_checks();
 	if (selffreeze_end(snap, msg, sizeof(msg))) {
 		printf("Bail out! %s\n", msg);
 		return 1;
 	}
-	t.phase = "thawed";
+	tap_label = "thawed";
 	check_contents("after Thaw");
 	tap(lseek(t.fd, 0, SEEK_CUR) == 8, "after Thaw, the cursor is where the frozen writes left it");
 	unlink(t.path);
-	return t.failed ? 1 : 0;
+	return tap_failed ? 1 : 0;
 }
 
 static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
@@ -197,33 +184,18 @@ static void remove_dir(const char *path)
 
 int main(int argc, char **argv)
 {
-	const char *shim = getenv("JETSNAP_SHIM");
 	char rundir[] = "/tmp/js.XXXXXX", dir[] = "/tmp/js-errno.XXXXXX";
+	const char *shim;
 	int status;
-	pid_t pid;
 
 	if (getenv(CHILD_ENV))
 		return child(getenv(CHILD_ENV));
-	if (!shim || access(shim, R_OK) != 0) {
-		printf("Bail out! JETSNAP_SHIM is not set or not built: run this test with make check\n");
-		return 1;
-	}
+	shim = tap_shim();
 	if (!mkdtemp(rundir) || !mkdtemp(dir)) {
 		printf("Bail out! cannot create temporary directories: %s\n", strerror(errno));
 		return 1;
 	}
-	fflush(stdout);
-	pid = fork();
-	if (pid == 0) {
-		setenv("LD_PRELOAD", shim, 1);
-		setenv("JETSNAP_RUNTIME_DIR", rundir, 1);
-		setenv(CHILD_ENV, dir, 1);
-		execv("/proc/self/exe", argv);
-		printf("Bail out! cannot re-execute under the shim: %s\n", strerror(errno));
-		_exit(1);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid)
-		status = -1;
+	status = tap_rerun_under_shim(argv, shim, rundir, CHILD_ENV, dir);
 	remove_dir(dir);
 	remove_dir(rundir);
 	(void)argc;

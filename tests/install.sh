@@ -7,6 +7,7 @@
 # freezes and thaws it; "make uninstall" leaves no file behind.
 
 : "${JETSNAP_BUILDDIR:?run this test through make check (JETSNAP_BUILDDIR is not set)}"
+. "${JETSNAP_SRCDIR:?run this test through make check (JETSNAP_SRCDIR is not set)}/tests/checks_lib.sh"
 
 for tool in pkg-config "${CC:-cc}"; do
 	if ! command -v "$tool" >/dev/null 2>&1; then
@@ -31,23 +32,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 99' INT TERM HUP
 
-failures=0
-fail() {
-	echo "FAIL: $*"
-	failures=$((failures + 1))
-}
-pass() {
-	echo "ok: $*"
-}
-finish() {
-	if [ $failures -ne 0 ]; then
-		echo "$failures check(s) failed"
-		exit 1
-	fi
-	echo "all install checks passed"
-	exit 0
-}
-
 # The installation directories, as the build's Makefile has them.
 # shellcheck disable=SC2016 # $(...) are make's, expanded by make
 # (A Makefile older than Makefile.am is remade first, and says so: keep
@@ -68,7 +52,7 @@ if ! make -s --no-print-directory -C "$JETSNAP_BUILDDIR" install DESTDIR="$dest"
 	>"$tmp/install.log" 2>&1; then
 	cat "$tmp/install.log"
 	fail "make install DESTDIR=$dest failed"
-	finish
+	finish install
 fi
 pass "make install DESTDIR=$dest"
 
@@ -208,7 +192,7 @@ while ! "$js" list 2>/dev/null | grep -q '^inst_test '; do
 	i=$((i + 1))
 	if [ $i -gt 100 ]; then
 		fail "the instance started by the installed jetsnap never showed in 'jetsnap list'"
-		finish
+		finish install
 	fi
 	sleep 0.05
 done
@@ -239,4 +223,4 @@ else
 	fail "make uninstall failed: $(cat "$tmp/uninstall.log")"
 fi
 
-finish
+finish install

@@ -11,3 +11,4 @@ tests_kill_drain_LDFLAGS = -no-install
 kill_test_scripts = tests/kill_recovery.sh tests/kill_recovery_pg.sh
 TESTS += $(kill_test_scripts)
 dist_check_SCRIPTS += $(kill_test_scripts)
+EXTRA_DIST += tests/kill_lib.sh

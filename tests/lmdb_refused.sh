@@ -47,7 +47,7 @@ entries() {
 # list_row NAME: the instance's row in `jetsnap list`: name pid state snap held files.
 list_row() {
 	"$jetsnap" list > "$d/list" 2>&1 || fail "$label: jetsnap list failed: $(cat "$d/list")"
-	awk -v n="$1" '$1 == n' "$d/list"
+	awk -v n="$1" '$1 == n && $2 ~ /^[0-9]+$/' "$d/list"
 }
 
 expect_running() {
@@ -78,6 +78,13 @@ refused() {
 	[ "$(wc -l < "$d/freeze.err")" -eq 1 ] || fail "$label: the refusal ($1) is not one line: $err"
 	grep -F "$db/data.mdb" "$d/shim.log" 2>/dev/null | grep -q MAP_SHARED ||
 		fail "$label: the shim's log (JETSNAP_LOG) does not give the reason ($1): $(cat "$d/shim.log" 2>&1)"
+	# SPEC: the CLI, `jetsnap status` and the log give the reason.
+	"$jetsnap" status > "$d/status" 2>&1 || fail "$label: jetsnap status failed: $(cat "$d/status")"
+	grep -F "$inst (pid $pid): last freeze refused: " "$d/status" | grep -qF "$db/data.mdb" ||
+		fail "$label: jetsnap status does not give the refusal's reason ($1): $(cat "$d/status")"
+	"$jetsnap" list --json > "$d/list.json" 2>&1 &&
+		grep -F '"last_refusal":"' "$d/list.json" | grep -qF "$db/data.mdb" ||
+		fail "$label: jetsnap list --json has no last_refusal naming data.mdb ($1): $(cat "$d/list.json")"
 	# The writer goes on right away: a refusal must not leave it waiting.
 	wait_acks "$ack" $((after + 5)) "$pid" "$d/err" 2 "right after the refused freeze ($1)"
 	echo "$label: freeze ($1) refused; commits $before before it, $after after, $(lines "$ack") now"

@@ -27,10 +27,28 @@ tmp=$(mktemp -d /tmp/jsman.XXXXXX) || exit 99
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 99' INT TERM HUP
 
-failures=0
-fail() {
-	echo "FAIL: $*"
-	failures=$((failures + 1))
+. "$JETSNAP_SRCDIR/tests/checks_lib.sh"
+
+# quiet WHAT CMD...: CMD exits 0 and prints nothing.
+quiet() {
+	what=$1
+	shift
+	"$@" >"$tmp/out" 2>&1
+	rc=$?
+	if [ $rc -ne 0 ] || [ -s "$tmp/out" ]; then
+		fail "$what (exit $rc): $(cat "$tmp/out")"
+	else
+		pass "$what"
+	fi
+}
+
+# has FILE ERE OK FAILURE: FILE has a line that matches ERE.
+has() {
+	if grep -Eq -- "$2" "$1"; then
+		pass "$3"
+	else
+		fail "$4"
+	fi
 }
 
 # The tool itself, not libtool's wrapper script, when it is there.
@@ -45,23 +63,9 @@ for page in $pages; do
 		fail "$page is missing"
 		continue
 	fi
-	mandoc -T lint -W warning "$page" >"$tmp/lint" 2>&1
-	rc=$?
-	if [ $rc -ne 0 ] || [ -s "$tmp/lint" ]; then
-		fail "mandoc -T lint -W warning $page (exit $rc): $(cat "$tmp/lint")"
-	else
-		echo "ok: mandoc -T lint -W warning $(basename "$page")"
-	fi
-	if command -v groff >/dev/null 2>&1; then
-		# -t: jetsnap(3) has a table.
-		groff -ww -z -t -man "$page" >"$tmp/groff" 2>&1
-		rc=$?
-		if [ $rc -ne 0 ] || [ -s "$tmp/groff" ]; then
-			fail "groff -ww -z -t -man $page (exit $rc): $(cat "$tmp/groff")"
-		else
-			echo "ok: groff -ww -z -t -man $(basename "$page")"
-		fi
-	fi
+	quiet "mandoc -T lint -W warning $page" mandoc -T lint -W warning "$page"
+	# -t: jetsnap(3) has a table.
+	command -v groff >/dev/null 2>&1 && quiet "groff -ww -z -t -man $page" groff -ww -z -t -man "$page"
 	# Plain text (no overstrike), as a reader sees it.
 	mandoc -T ascii "$page" 2>/dev/null | sed 's/.\x08//g' >"$tmp/$(basename "$page").txt"
 done
@@ -80,11 +84,8 @@ commands=$(awk '/^Commands:/ { on = 1; next } on && /^$/ { exit } on { print $1 
 [ -n "$commands" ] || fail "'jetsnap --help' lists no commands: $(cat "$tmp/help")"
 section "$page1" COMMANDS >"$tmp/commands"
 for cmd in $commands; do
-	if grep -Eq "^ {7}$cmd( |\$)" "$tmp/commands"; then
-		echo "ok: jetsnap(1) describes command $cmd"
-	else
-		fail "jetsnap(1) has no entry for command '$cmd' in COMMANDS"
-	fi
+	has "$tmp/commands" "^ {7}$cmd( |\$)" "jetsnap(1) describes command $cmd" \
+		"jetsnap(1) has no entry for command '$cmd' in COMMANDS"
 	# Every long option of its help, and -v, is in the page.
 	"$js" "$cmd" --help >"$tmp/cmdhelp" 2>&1 || fail "'jetsnap $cmd --help' failed"
 	# The options of its usage line and of its option table ("  -v, --verbose  ...").
@@ -92,11 +93,8 @@ for cmd in $commands; do
 		  grep -E '^  +-' "$tmp/cmdhelp" | sed 's/   .*//' | grep -Eo -- '--?[a-z][a-z-]*'; } |
 		sort -u)
 	for opt in $opts; do
-		if grep -q -- "$opt" "$page1"; then
-			echo "ok: jetsnap(1) mentions $cmd's option $opt"
-		else
-			fail "jetsnap(1) does not mention option '$opt' of 'jetsnap $cmd'"
-		fi
+		has "$page1" "$opt" "jetsnap(1) mentions $cmd's option $opt" \
+			"jetsnap(1) does not mention option '$opt' of 'jetsnap $cmd'"
 	done
 done
 
@@ -106,11 +104,8 @@ vars=$(sed -n 's/^| `\(JETSNAP_[A-Z_]*\)` |.*/\1/p' "$JETSNAP_SRCDIR/README.md")
 [ -n "$vars" ] || fail "README.md has no JETSNAP_* table"
 section "$page1" ENVIRONMENT >"$tmp/env"
 for var in $vars; do
-	if grep -Eq "^ {7}$var\$" "$tmp/env"; then
-		echo "ok: jetsnap(1) describes $var"
-	else
-		fail "jetsnap(1) has no ENVIRONMENT entry for $var (README's table has it)"
-	fi
+	has "$tmp/env" "^ {7}$var\$" "jetsnap(1) describes $var" \
+		"jetsnap(1) has no ENVIRONMENT entry for $var (README's table has it)"
 done
 
 # Every entry point, error code, grbit and parameter of jetsnap.h is in jetsnap(3).
@@ -120,11 +115,8 @@ names=$( { sed -n 's/^\(JET_ERR\|const char \*\) *\(Jet[A-Za-z]*\)(.*/\2/p' "$he
 	   grep -o 'JETSNAP_INSTANCE_STATUS\|JET_INSTANCE_INFO' "$header"; } | sort -u)
 [ -n "$names" ] || fail "found no names in $header"
 for name in $names; do
-	if grep -q "\\b$name\\b" "$page3"; then
-		echo "ok: jetsnap(3) describes $name"
-	else
-		fail "jetsnap(3) does not mention $name (jetsnap.h has it)"
-	fi
+	has "$page3" "\\b$name\\b" "jetsnap(3) describes $name" \
+		"jetsnap(3) does not mention $name (jetsnap.h has it)"
 done
 
 # The example program of jetsnap(3) compiles against jetsnap.h as printed.
@@ -135,15 +127,10 @@ if command -v "${CC:-cc}" >/dev/null 2>&1; then
 		fail "found no example program in jetsnap(3)'s EXAMPLES"
 	elif "${CC:-cc}" -std=gnu11 -Wall -Wextra -Werror -fsyntax-only -I"$JETSNAP_SRCDIR/api" \
 		"$tmp/example.c" >"$tmp/cc.log" 2>&1; then
-		echo "ok: jetsnap(3)'s example compiles"
+		pass "jetsnap(3)'s example compiles"
 	else
 		fail "jetsnap(3)'s example does not compile: $(cat "$tmp/cc.log")"
 	fi
 fi
 
-if [ $failures -ne 0 ]; then
-	echo "$failures check(s) failed"
-	exit 1
-fi
-echo "all man page checks passed"
-exit 0
+finish "man page"

@@ -11,13 +11,16 @@
  * still be byte for byte what it was at Freeze.  After Thaw the disk must
  * equal the model, and the offsets must have survived the drain.
  *
- *   overlay_prop [--no-freeze] [--fork] [--stdio] FILE
+ *   overlay_prop [--no-freeze] [--fork] [--stdio] [--blocks] FILE
  *
  * --no-freeze runs the same steps without a freeze (and without the shim):
  * it checks the model against the kernel, so that a failure under the shim
  * is the shim's and not the model's.  --fork adds steps where a forked
  * child writes, --stdio steps through an unbuffered stdio stream (each a
- * separate run, so that a failure there hides nothing else).
+ * separate run, so that a failure there hides nothing else).  --blocks
+ * reads and writes whole 512-byte blocks at block offsets, as databases do,
+ * so the drain sees many rewrites of one block (which it folds) beside
+ * writes that do not overlap (which it writes out in offset order).
  * Environment: OVERLAY_PROP_SEED (default 0x5eed0001), OVERLAY_PROP_STEPS
  * (steps per freeze, default 5000), OVERLAY_PROP_CYCLES (freezes, default 2).
  */
@@ -75,6 +78,7 @@ static struct {
 	bool frozen;
 	bool fork_ops;		/* --fork: forked children write too */
 	bool stdio_ops;		/* --stdio: a stdio stream reads and writes too */
+	bool blocks;		/* --blocks: offsets and lengths in 512-byte blocks */
 	FILE *stream;
 	JET_OSSNAPID snap;
 	unsigned char *image;	/* what the disk must hold while frozen */
@@ -214,13 +218,21 @@ static off_t pick_offset(void)
 {
 	size_t span = m.size < SIZE_SOFT_CAP ? m.size + 512 : m.size;
 
+	off_t off;
+
 	if (m.size < SIZE_SOFT_CAP && rng_below(40) == 0)
-		return m.size + rng_below(4096);
-	return rng_below(span);
+		off = m.size + rng_below(4096);
+	else
+		off = rng_below(span);
+	return t.blocks ? off & ~(off_t)511 : off;
 }
 
 static size_t pick_len(void)
 {
+	/* Database pages: rewrites of the same block, which the drain
+	 * folds, beside writes of whole neighbouring ones. */
+	if (t.blocks)
+		return rng_below(10) ? 512 : 0;
 	switch (rng_below(10)) {
 	case 0:
 		return 0;
@@ -870,11 +882,13 @@ int main(int argc, char **argv)
 			t.fork_ops = true;
 		else if (strcmp(argv[i], "--stdio") == 0)
 			t.stdio_ops = true;
+		else if (strcmp(argv[i], "--blocks") == 0)
+			t.blocks = true;
 		else
 			break;
 	}
 	if (i != argc - 1) {
-		fprintf(stderr, "usage: overlay_prop [--no-freeze] [--fork] [--stdio] FILE\n");
+		fprintf(stderr, "usage: overlay_prop [--no-freeze] [--fork] [--stdio] [--blocks] FILE\n");
 		return 2;
 	}
 	t.path = argv[i];

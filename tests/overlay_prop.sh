@@ -14,13 +14,14 @@ set -u
 shimtest_init overlay_prop
 
 bin=$JETSNAP_BUILDDIR/tests
-for opt in "" --fork --stdio; do
+for opt in "" --fork --stdio --blocks; do
 	"$bin/overlay_prop" --no-freeze $opt "$work/model.dat" ||
 		shimtest_fail "the model disagrees with the kernel without the shim (a bug in the test)"
 done
 # Every run, even after a failure: each covers something the others do not.
 failed=
-for run in "overlay_prop" "overlay_prop_fortify" "overlay_prop --fork" "overlay_prop --stdio"; do
+for run in "overlay_prop" "overlay_prop_fortify" "overlay_prop --fork" "overlay_prop --stdio" \
+	"overlay_prop --blocks"; do
 	set -- $run
 	under_shim "$bin/$1" ${2-} "$work/run.dat" || failed="$failed [$run]"
 	rm -f "$work/run.dat"

@@ -19,21 +19,11 @@
  * stable since PostgreSQL 7.
  */
 #include <dlfcn.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-enum {
-	EXIT_SQL = 1,
-	EXIT_USAGE = 2,
-};
+#include "workload.h"
 
 /* libpq-fe.h values (ConnStatusType, ExecStatusType). */
 #define CONNECTION_OK		0
@@ -55,33 +45,7 @@ static struct {
 	void (*finish)(PGconn *conn);
 } pq;
 
-static volatile sig_atomic_t stop_requested;
 static PGconn *conn;
-
-static void on_stop_signal(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
-
-static void usage(void)
-{
-	fputs("usage: pg_client CONNINFO --ack FILE [--table NAME] [--rows N]\n", stderr);
-	exit(EXIT_USAGE);
-}
-
-/* Every error is one line on stderr, then the exit code that classifies it. */
-static void die(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("pg_client: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(code);
-}
 
 /* libpq's messages end in a newline (sometimes several lines): keep one. */
 static const char *one_line(char *msg)
@@ -141,83 +105,35 @@ static int plain_identifier(const char *s)
 	return 1;
 }
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* One line per commit in one write(2): a reader never sees half a line. */
-static void ack(int fd, long long id)
-{
-	char line[64];
-	int len = snprintf(line, sizeof(line), "%lld %llu\n", id,
-			   (unsigned long long)monotonic_ns());
-	ssize_t n;
-
-	do
-		n = write(fd, line, len);
-	while (n < 0 && errno == EINTR);
-	if (n != len)
-		die(EXIT_SQL, "cannot append to the ack file: %s", n < 0 ? strerror(errno) : "short write");
-}
-
-static void install_stop_handlers(void)
-{
-	struct sigaction sa = { .sa_handler = on_stop_signal, .sa_flags = SA_RESTART };
-
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-}
-
 int main(int argc, char **argv)
 {
 	const char *conninfo = NULL, *ack_path = NULL, *table = "jetsnap_ids";
 	long long rows = 0, last, count;
 	char sql[256];
 	PGresult *res;
-	int ack_fd;
+	const char *a, *v;
+	int ack_fd, i = 1;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (a[0] != '-') {
-			if (conninfo)
-				usage();
-			conninfo = a;
-			continue;
-		}
-		if (!v)
-			usage();
-		i++;
-		if (!strcmp(a, "--ack")) {
+	wl_prog = "pg_client";
+	wl_usage = "usage: pg_client CONNINFO --ack FILE [--table NAME] [--rows N]\n";
+	while ((a = wl_next_option(argc, argv, &i, &conninfo, &v))) {
+		if (!strcmp(a, "--ack"))
 			ack_path = v;
-		} else if (!strcmp(a, "--table")) {
+		else if (!strcmp(a, "--table"))
 			table = v;
-		} else if (!strcmp(a, "--rows")) {
-			char *end;
-
-			errno = 0;
-			rows = strtoll(v, &end, 10);
-			if (errno || *end || end == v || rows < 0)
-				die(EXIT_USAGE, "--rows wants a non-negative integer, not '%s'", v);
-		} else {
+		else if (!strcmp(a, "--rows"))
+			rows = wl_count(a, v);
+		else
 			usage();
-		}
 	}
 	if (!conninfo || !ack_path)
 		usage();
 	if (!plain_identifier(table))
 		die(EXIT_USAGE, "--table wants a lower-case identifier, not '%s'", table);
 
-	install_stop_handlers();
+	wl_install_stop_handlers();
 	load_libpq();
-	ack_fd = open(ack_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	if (ack_fd < 0)
-		die(EXIT_SQL, "cannot open the ack file %s: %s", ack_path, strerror(errno));
+	ack_fd = wl_open_ack(ack_path);
 	conn = pq.connectdb(conninfo);
 	if (!conn || pq.status(conn) != CONNECTION_OK)
 		die(EXIT_SQL, "cannot connect to '%s': %s", conninfo,
@@ -239,10 +155,10 @@ int main(int argc, char **argv)
 
 	/* Autocommit: each INSERT is its own transaction, acknowledged when
 	 * PQexec returns (synchronous_commit decides what that promises). */
-	for (long long n = 0; !stop_requested && (!rows || n < rows); n++) {
+	for (long long n = 0; !wl_stop_requested && (!rows || n < rows); n++) {
 		snprintf(sql, sizeof(sql), "INSERT INTO %s (id) VALUES (%lld)", table, last + 1);
 		pq.clear(run(sql, PGRES_COMMAND_OK));
-		ack(ack_fd, ++last);
+		wl_ack(ack_fd, ++last);
 	}
 	pq.finish(conn);
 	printf("committed %lld\n", last);

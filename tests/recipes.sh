@@ -15,47 +15,32 @@
 # skips only if every part skipped.
 set -u
 
-builddir=${JETSNAP_BUILDDIR:-$(pwd)}
-srcdir=${JETSNAP_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
-jetsnap=${JETSNAP_BIN:-$builddir/jetsnap}
+. "${JETSNAP_SRCDIR:-$(dirname "$0")/..}/tests/dbs_lib.sh"
+
+dbs_init recipes
 workload=$builddir/tests/sqlite_workload
 recipes=$srcdir/docs/recipes
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
 skipped=0 ran=0
 skip_part() { echo "SKIP $part: $*"; skipped=$((skipped + 1)); }
 
-[ -x "$jetsnap" ] || fail "$jetsnap is not built (run make)"
 [ -x "$workload" ] || fail "$workload is not built (run make check)"
 
-T=$(mktemp -d) || fail "mktemp failed"
-JETSNAP_RUNTIME_DIR=$(mktemp -d /tmp/js.XXXXXX) || fail "mktemp failed"
-JETSNAP_STATE_DIR=$T/state
-export JETSNAP_RUNTIME_DIR JETSNAP_STATE_DIR
-mkdir -m 700 "$JETSNAP_STATE_DIR"
 mkdir "$T/bin"
 ln -s "$jetsnap" "$T/bin/jetsnap"
 PATH=$T/bin:$PATH
 export PATH
-pids= mnt= loopdev= devlog=
+mnt= loopdev= devlog=
 
-stop() {
-	for p in "$@"; do kill -TERM "$p" 2>/dev/null; done
-	for p in "$@"; do
-		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
-		kill -KILL "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-}
-cleanup() {
-	stop $pids
+# What a part leaves behind goes before the temp dir it is in.
+recipes_cleanup() {
+	stop_all $pids
 	[ -n "$mnt" ] && umount "$mnt" 2>/dev/null
 	[ -n "$loopdev" ] && losetup -d "$loopdev" 2>/dev/null
 	[ -n "$devlog" ] && rm -f /dev/log
-	rm -rf "$T" "$JETSNAP_RUNTIME_DIR"
+	dbs_cleanup
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
+trap recipes_cleanup EXIT
 
 # block FILE INFO: the fenced block of FILE whose info string is INFO.
 block() {
@@ -91,23 +76,17 @@ start_app() {
 		"$workload" "$2/app.db" --mode wal --sync normal --ack "$2.ack" \
 		> "$2.out" 2> "$2.err" &
 	app_pid=$!
-	pids="$pids $app_pid"
-	for _ in $(seq 100); do
-		[ "$(wc -l < "$2.ack")" -ge 100 ] && return 0
-		kill -0 "$app_pid" 2>/dev/null || fail "the writer died: $(cat "$2.err")"
-		sleep 0.1
-	done
-	fail "the writer made no 100 commits in 10 s"
+	started "$app_pid"
+	wait_acks "$2.ack" 100 "$app_pid" "$2.err" 10 "before the recipes"
 }
 
 # check_db DB WHAT: integrity ok, rows an unbroken prefix 1..K, K > 0.
 check_db() {
-	res=$(sqlite3 -batch "$1" 'PRAGMA integrity_check' 2>&1)
-	[ "$res" = ok ] || fail "$2: integrity_check printed: $res"
-	set -- "$2" $(sqlite3 -batch -separator ' ' "$1" 'SELECT count(*), coalesce(max(id), 0) FROM t')
-	[ $# -eq 3 ] && [ "$2" -eq "$3" ] && [ "$2" -gt 0 ] ||
-		fail "$1: not an unbroken prefix of commits: count, max(id) = $2 $3"
-	echo "$1: ok, rows 1..$3"
+	check_integrity "$1" "$2"
+	read_rows "$1" "$2"
+	[ "$count" -eq "$k" ] && [ "$k" -gt 0 ] ||
+		fail "$1: not an unbroken prefix of commits: count, max(id) = $count $k"
+	echo "$1: ok, rows 1..$k"
 }
 
 # --- syslog: a listener on /dev/log, if there is none --------------------
@@ -125,7 +104,7 @@ open(sys.argv[1] + ".ready", "w").close()
 with open(sys.argv[1], "ab", buffering=0) as f:
     while True:
         f.write(s.recv(65536).rstrip(b"\0\n") + b"\n")' "$T/syslog" &
-	pids="$pids $!"
+	started $!
 	devlog=1
 	for _ in $(seq 50); do [ -e "$T/syslog.ready" ] && break; sleep 0.1; done
 	if [ ! -e "$T/syslog.ready" ]; then
@@ -229,8 +208,7 @@ if [ -n "$devlog" ]; then
 	grep -e "pid $app_pid" -e " snapshot $aborted " -e " snapshot $id " "$T/syslog" | sed 's/^/  /' | tail -n 8
 	ran=$((ran + 1))
 fi
-stop $app_pid
-pids=${pids% $app_pid}
+stop_all $app_pid
 
 # --- btrfs --------------------------------------------------------------------
 part=btrfs
@@ -258,8 +236,7 @@ else
 	[ "$(btrfs property get -ts "$snap" ro)" = ro=true ] || fail "$snap is not read-only"
 	cp -a "$snap/db" "$T/btrfs-copy"	# SQLite must write its -shm to open it
 	check_db "$T/btrfs-copy/app.db" "the btrfs snapshot"
-	stop $app_pid
-	pids=${pids% $app_pid}
+	stop_all $app_pid
 	ran=$((ran + 1))
 fi
 
@@ -294,11 +271,10 @@ while IFS= read -r line; do
 done < "$T/dropin.conf"
 env "$@" sleep 30 &
 p=$!
-pids="$pids $p"
+started "$p"
 for _ in $(seq 50); do [ "$(instance_state "$inst")" = running ] && break; sleep 0.1; done
 [ "$(instance_state "$inst")" = running ] || fail "a process with the drop-in's environment is no instance $inst"
-stop $p
-pids=${pids% $p}
+stop_all $p
 echo "systemd: a process with the drop-in's environment runs as instance $inst"
 ran=$((ran + 1))
 
@@ -311,7 +287,8 @@ else
 	p1=$!
 	"$jetsnap" exec --instance comp-two -- sleep 30 &
 	p2=$!
-	pids="$pids $p1 $p2"
+	started "$p1"
+	started "$p2"
 	for _ in $(seq 50); do [ "$(instance_state comp-two)" = running ] && break; sleep 0.1; done
 	# complete WORD...: the candidates for the last word, sorted, one a line.
 	complete() {
@@ -338,8 +315,7 @@ else
 	expect "comp-one comp-two " jetsnap snapshot -v --instance comp
 	expect "--abort " jetsnap end --
 	complete jetsnap call JetOSSnapshotT | grep -qx JetOSSnapshotThaw || fail "completing 'jetsnap call JetOSSnapshotT' gives no JetOSSnapshotThaw"
-	stop $p1 $p2
-	pids=${pids% $p1 $p2}
+	stop_all $p1 $p2
 	echo "completion: commands, options and instance names complete"
 	ran=$((ran + 1))
 fi

@@ -104,17 +104,16 @@ load() {
 	[ "$rc" = 0 ] || fail "the server loaded from $ldir exited $rc: $(tail -5 "$T/log/load.log")"
 }
 
-# The snapshot command (run as the server's user while frozen): note the
-# acks and the live files' checksums as soon as Freeze has returned, trigger
-# BGSAVE and BGREWRITEAOF, give them a few seconds (they cannot finish: their
-# renames wait for the thaw), copy the data directory, keep the freeze a
-# while (noting the acks half-way) and note both again before the thaw.
-cat > "$T/inner.sh" <<'EOF'
+# The copy, run as the server's user while frozen by the hold script of
+# tests/dbs_lib.sh, which notes the acks and the live files' checksums as
+# soon as Freeze has returned, and after the copy keeps the freeze a while
+# (noting the acks half-way) and notes both again before the thaw: trigger
+# BGSAVE and BGREWRITEAOF, give them a few seconds (they cannot finish:
+# their renames wait for the thaw), copy the data directory.
+write_hold_script "$T/hold.sh"
+cat > "$T/copy.sh" <<'EOF'
 set -u
-data=$1 copy=$2 ack=$3 out=$4 port=$5 hold=$6
-fingerprint() { (cd "$data" && find . -type f | xargs -r sha256sum | LC_ALL=C sort); }
-wc -l < "$ack" > "$out/acks_start"
-fingerprint > "$out/sum_start"
+data=$1 copy=$2 out=$3 port=$4
 # BGSAVE first, and BGREWRITEAOF once it has answered: the rewrite is then
 # scheduled behind the BGSAVE child (the other order would refuse the BGSAVE).
 timeout 40 redis-cli -p "$port" bgsave > "$out/bgsave" 2>&1 &
@@ -129,12 +128,7 @@ while [ "$(date +%s)" -lt "$end" ]; do
 		{ echo done > "$out/persist_while_frozen"; break; }
 	sleep 0.1
 done
-cp -a "$data" "$copy" || exit 1
-sleep "$hold"
-wc -l < "$ack" > "$out/acks_mid"
-sleep "$hold"
-wc -l < "$ack" > "$out/acks_end"
-fingerprint > "$out/sum_end"
+cp -a "$data" "$copy"
 EOF
 
 # ---- the live server, under the shim, and the writer ------------------------
@@ -157,7 +151,8 @@ wait_acks "$ack" 5000 "$cli" "$T/out/client.err" 20 "before the snapshot"
 # ---- the snapshot ---------------------------------------------------------------
 acks_before=$(lines "$ack")
 timeout 50 $asu "$jetsnap" snapshot --instance redis --timeout 40000 -- \
-	sh "$T/inner.sh" "$T/data" "$T/snap/copy" "$ack" "$T/out" "$port" "$hold_half" \
+	sh "$T/hold.sh" "$T/data" "$ack" "$T/out" "$hold_half" \
+	sh "$T/copy.sh" "$T/data" "$T/snap/copy" "$T/out" "$port" \
 	> "$T/out/snap.out" 2> "$T/out/snap.err" ||
 	fail "jetsnap snapshot exited $?: $(cat "$T/out/snap.err") (redis log: $(tail -5 "$T/log/live.log"))"
 [ -s "$T/out/acks_end" ] || fail "the snapshot command did not finish"

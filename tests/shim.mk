@@ -22,10 +22,10 @@ tests_overlay_prop_fortify_LDFLAGS = -no-install
 tests_tripwire_target_SOURCES = tests/tripwire_target.c tests/selffreeze.h
 tests_tripwire_target_LDADD = $(shim_test_ldadd)
 tests_tripwire_target_LDFLAGS = -no-install
-tests_mt_writer_SOURCES = tests/mt_writer.c tests/selffreeze.h
+tests_mt_writer_SOURCES = tests/mt_writer.c tests/stress.c tests/stress.h tests/selffreeze.h
 tests_mt_writer_LDADD = $(shim_test_ldadd) $(DL_PTHREAD_LIBS)
 tests_mt_writer_LDFLAGS = -no-install
-tests_errno_ebadf_SOURCES = tests/errno_ebadf.c tests/selffreeze.h
+tests_errno_ebadf_SOURCES = tests/errno_ebadf.c tests/selffreeze.h tests/tap.h
 tests_errno_ebadf_LDADD = $(shim_test_ldadd)
 tests_errno_ebadf_LDFLAGS = -no-install
 

@@ -12,88 +12,19 @@
 # goes on, and the live database is intact and holds exactly what it committed.
 set -u
 
-builddir=${JETSNAP_BUILDDIR:-$(pwd)}
-jetsnap=${JETSNAP_BIN:-$builddir/jetsnap}
+. "${JETSNAP_SRCDIR:-$(dirname "$0")/..}/tests/dbs_lib.sh"
+
+dbs_init sqlite_e2e
 workload=$builddir/tests/sqlite_workload
 hold_half=0.5		# the snapshot command keeps the freeze twice this after copying
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-skip() { echo "SKIP: $*"; exit 77; }
-
 command -v sqlite3 >/dev/null || skip "the sqlite3 command is missing (apt-get install sqlite3)"
-[ -x "$jetsnap" ] || fail "$jetsnap is not built (run make)"
 [ -x "$workload" ] || fail "$workload is not built (run make check)"
 
-T=$(mktemp -d) || fail "mktemp failed"
-JETSNAP_RUNTIME_DIR=$(mktemp -d /tmp/js.XXXXXX) || fail "mktemp failed"
-JETSNAP_STATE_DIR=$T/state
-export JETSNAP_RUNTIME_DIR JETSNAP_STATE_DIR
-mkdir -m 700 "$JETSNAP_STATE_DIR"
-pids=
-
-# Stop what we started: politely, then for good (a process left frozen by a
-# failed step may not get to its signal handler).
-cleanup() {
-	for p in $pids; do kill -TERM "$p" 2>/dev/null; done
-	for p in $pids; do
-		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
-		kill -KILL "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-	rm -rf "$T" "$JETSNAP_RUNTIME_DIR"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-lines() { if [ -f "$1" ]; then wc -l < "$1" | tr -d ' '; else echo 0; fi; }
-
-# wait_acks ACK N PID ERRFILE SECONDS WHAT: until ACK has N lines.
-wait_acks() {
-	tries=$(($5 * 10))
-	while [ "$(lines "$1")" -lt "$2" ]; do
-		kill -0 "$3" 2>/dev/null || fail "the workload died $6: $(cat "$4")"
-		tries=$((tries - 1))
-		[ "$tries" -gt 0 ] || fail "the workload has $(lines "$1") commits after $5 s, wanted $2 ($6)"
-		sleep 0.1
-	done
-}
-
-# The snapshot command: note the acks and the files' checksums as soon as
-# Freeze has returned, copy the database files, keep the freeze a while so
-# the writer has to work frozen (noting the acks half-way), and note both
-# again just before the thaw.
-cat > "$T/inner.sh" <<'EOF'
-set -eu
-dbdir=$1 copy=$2 ack=$3 out=$4 hold=$5
-fingerprint() {
-	(cd "$dbdir" && for f in *; do
-		case $f in *-shm) ;; *) sha256sum -- "$f" ;; esac
-	done)
-}
-wc -l < "$ack" > "$out/acks_start"
-fingerprint > "$out/sum_start"
-cp -- "$dbdir"/* "$copy/"	# the db and its -wal, -shm or -journal
-sleep "$hold"
-wc -l < "$ack" > "$out/acks_mid"
-sleep "$hold"
-wc -l < "$ack" > "$out/acks_end"
-fingerprint > "$out/sum_end"
-EOF
-
-# sql DB QUERY: one result row, columns separated by spaces.
-sql() { sqlite3 -batch -separator ' ' "$1" "$2" 2>&1; }
-
-# read_rows DB WHAT: count and k (= max(id)) of table t.
-read_rows() {
-	set -- $(sql "$1" 'SELECT count(*), coalesce(max(id), 0) FROM t')
-	[ $# -eq 2 ] || fail "cannot read $2: $*"
-	count=$1 k=$2
-}
-
-check_integrity() {
-	res=$(sql "$1" 'PRAGMA integrity_check')
-	[ "$res" = ok ] || fail "integrity_check on $2 printed: $res"
-}
+# The snapshot command: the acks and the files' checksums as soon as Freeze
+# has returned, the copy of the database files, then the freeze kept a
+# while so the writer has to work frozen (dbs_lib.sh).
+write_hold_script "$T/hold.sh"
 
 run_mode() {
 	mode=$1 sync=$2 label=$3 extra=$4
@@ -108,12 +39,14 @@ run_mode() {
 		"$workload" "$db" --mode "$mode" --sync "$sync" --ack "$ack" \
 		--check-every 100 $extra > "$d/out" 2> "$d/err" &
 	pid=$!
-	pids="$pids $pid"
+	started "$pid"
 	wait_acks "$ack" 300 "$pid" "$d/err" 20 "before the snapshot"
 
 	acks_before=$(lines "$ack")
+	# The copy: the db and its -wal, -shm or -journal.
 	timeout 150 "$jetsnap" snapshot --instance "sqlw-$label" -- \
-		sh "$T/inner.sh" "$d/db" "$d/copy" "$ack" "$d" "$hold_half" \
+		sh "$T/hold.sh" "$d/db" "$ack" "$d" "$hold_half" \
+		sh -c 'cp -- "$1"/* "$2/"' sh "$d/db" "$d/copy" \
 		> "$d/snap.out" 2> "$d/snap.err" ||
 		fail "$label: jetsnap snapshot exited $?: $(cat "$d/snap.err")"
 	[ -s "$d/acks_end" ] || fail "$label: the snapshot command did not run"
@@ -151,11 +84,8 @@ run_mode() {
 
 	wait_acks "$ack" $((acks_end + 100)) "$pid" "$d/err" 30 "after the thaw"
 
-	kill -TERM "$pid"
-	wait "$pid"
-	rc=$?
-	pids=${pids% $pid}
-	[ "$rc" -eq 0 ] || fail "$label: the workload exited $rc: $(cat "$d/err")"
+	stop_pid "$pid" 60
+	[ "$rc" = 0 ] || fail "$label: the workload exited $rc: $(cat "$d/err")"
 	final=$(sed -n 's/^committed //p' "$d/out")
 	[ -n "$final" ] || fail "$label: the workload did not print 'committed N': $(cat "$d/out" "$d/err")"
 	check_integrity "$db" "the live $label database"

@@ -21,26 +21,21 @@
  * The ack file must lie outside the held files (set JETSNAP_PATHS to the
  * database directory): a held ack file would not grow while frozen.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
+#include <strings.h>
 
 #include <sqlite3.h>
+
+#include "workload.h"
 
 #define READBACK_EVERY	16
 #define PAYLOAD_MIN	256
 #define PAYLOAD_SPREAD	256
 
 enum {
-	EXIT_SQL = 1,
-	EXIT_USAGE = 2,
 	EXIT_READBACK = 3,
 	EXIT_INTEGRITY = 4,
 };
@@ -56,36 +51,8 @@ struct options {
 	long long autocheckpoint;	/* -1: SQLite's default */
 };
 
-static volatile sig_atomic_t stop_requested;
 static sqlite3 *db;
 static sqlite3_stmt *readback_stmt;	/* kept prepared: it runs every few commits */
-
-static void on_stop_signal(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
-
-static void usage(void)
-{
-	fputs("usage: sqlite_workload DB --mode wal|delete|truncate|persist [--sync normal|full] [--ack FILE]\n"
-	      "                       [--rows N | --seconds S] [--check-every N]\n"
-	      "                       [--autocheckpoint PAGES]\n", stderr);
-	exit(EXIT_USAGE);
-}
-
-/* Every error is one line on stderr, then the exit code that classifies it. */
-static void die(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("sqlite_workload: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(code);
-}
 
 static void die_sql(const char *what)
 {
@@ -93,34 +60,13 @@ static void die_sql(const char *what)
 	    sqlite3_errstr(sqlite3_extended_errcode(db)));
 }
 
-static long long parse_count(const char *opt, const char *s)
-{
-	char *end;
-	long long v;
-
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || *end || end == s || v < 0)
-		die(EXIT_USAGE, "%s wants a non-negative integer, not '%s'", opt, s);
-	return v;
-}
-
 static void parse_options(int argc, char **argv, struct options *o)
 {
-	*o = (struct options){ .sync = "full", .check_every = 500, .autocheckpoint = -1 };
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+	const char *a, *v;
+	int i = 1;
 
-		if (a[0] != '-') {
-			if (o->db)
-				usage();
-			o->db = a;
-			continue;
-		}
-		if (!v)
-			usage();
-		i++;
+	*o = (struct options){ .sync = "full", .check_every = 500, .autocheckpoint = -1 };
+	while ((a = wl_next_option(argc, argv, &i, &o->db, &v))) {
 		if (!strcmp(a, "--mode"))
 			o->mode = v;
 		else if (!strcmp(a, "--sync"))
@@ -128,7 +74,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		else if (!strcmp(a, "--ack"))
 			o->ack = v;
 		else if (!strcmp(a, "--rows"))
-			o->rows = parse_count(a, v);
+			o->rows = wl_count(a, v);
 		else if (!strcmp(a, "--seconds")) {
 			char *end;
 
@@ -136,9 +82,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 			if (*end || end == v || o->seconds < 0)
 				die(EXIT_USAGE, "--seconds wants a number, not '%s'", v);
 		} else if (!strcmp(a, "--check-every"))
-			o->check_every = parse_count(a, v);
+			o->check_every = wl_count(a, v);
 		else if (!strcmp(a, "--autocheckpoint"))
-			o->autocheckpoint = parse_count(a, v);
+			o->autocheckpoint = wl_count(a, v);
 		else
 			usage();
 	}
@@ -151,14 +97,6 @@ static void parse_options(int argc, char **argv, struct options *o)
 		die(EXIT_USAGE, "--sync is normal or full, not '%s'", o->sync);
 	if (o->rows && o->seconds)
 		die(EXIT_USAGE, "give --rows or --seconds, not both");
-}
-
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* Deterministic bytes from the id, so two runs write identical files. */
@@ -245,21 +183,6 @@ static void verify_integrity(long long last)
 	sqlite3_finalize(st);
 }
 
-/* One line per commit in one write(2): a reader never sees half a line. */
-static void ack(int fd, long long id)
-{
-	char line[64];
-	int len = snprintf(line, sizeof(line), "%lld %llu\n", id,
-			   (unsigned long long)monotonic_ns());
-	ssize_t n;
-
-	do
-		n = write(fd, line, len);
-	while (n < 0 && errno == EINTR);
-	if (n != len)
-		die(EXIT_SQL, "cannot append to the ack file: %s", n < 0 ? strerror(errno) : "short write");
-}
-
 static void commit_row(sqlite3_stmt *ins, long long id)
 {
 	unsigned char payload[PAYLOAD_MIN + PAYLOAD_SPREAD];
@@ -274,15 +197,6 @@ static void commit_row(sqlite3_stmt *ins, long long id)
 	exec_sql("COMMIT");
 }
 
-static void install_stop_handlers(void)
-{
-	struct sigaction sa = { .sa_handler = on_stop_signal, .sa_flags = SA_RESTART };
-
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-}
-
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -292,14 +206,15 @@ int main(int argc, char **argv)
 	int ack_fd = -1;
 	char sql[64];
 
+	wl_prog = "sqlite_workload";
+	wl_usage = "usage: sqlite_workload DB --mode wal|delete|truncate|persist [--sync normal|full] [--ack FILE]\n"
+		   "                       [--rows N | --seconds S] [--check-every N]\n"
+		   "                       [--autocheckpoint PAGES]\n";
 	parse_options(argc, argv, &o);
-	install_stop_handlers();
+	wl_install_stop_handlers();
 
-	if (o.ack) {
-		ack_fd = open(o.ack, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (ack_fd < 0)
-			die(EXIT_SQL, "cannot open the ack file %s: %s", o.ack, strerror(errno));
-	}
+	if (o.ack)
+		ack_fd = wl_open_ack(o.ack);
 	if (sqlite3_open_v2(o.db, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
 		die(EXIT_SQL, "cannot open %s: %s", o.db, db ? sqlite3_errmsg(db) : "out of memory");
 	sqlite3_busy_timeout(db, 10000);
@@ -321,7 +236,7 @@ int main(int argc, char **argv)
 	ins = prepare("INSERT INTO t(id, payload) VALUES(?, ?)");
 	if (o.seconds)
 		deadline = monotonic_ns() + (uint64_t)(o.seconds * 1e9);
-	for (long long n = 0; !stop_requested; ) {
+	for (long long n = 0; !wl_stop_requested; ) {
 		if (o.rows && n >= o.rows)
 			break;
 		if (deadline && monotonic_ns() >= deadline)
@@ -329,7 +244,7 @@ int main(int argc, char **argv)
 		commit_row(ins, ++last);
 		n++;
 		if (ack_fd >= 0)
-			ack(ack_fd, last);
+			wl_ack(ack_fd, last);
 		if (n % READBACK_EVERY == 0)
 			verify_readback(last);
 		if (o.check_every && n % o.check_every == 0) {

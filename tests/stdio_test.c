@@ -33,6 +33,7 @@
 
 #include "jetsnap.h"
 #include "selffreeze.h"
+#include "tap.h"
 
 #define CHILD_ENV "JETSNAP_STDIO_TEST_DIR"
 #define MAXSIZE (1 << 20)
@@ -50,25 +51,10 @@ struct sfile {
 };
 
 static struct {
-	const char *mode;	/* ref, pass, frozen */
 	bool frozen;
 	JET_OSSNAPID snap;
-	int n, failed;
 	struct sfile a, b, c;
 } t;
-
-static void __attribute__((format(printf, 2, 3))) tap(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%s %d - %s: ", ok ? "ok" : "not ok", ++t.n, t.mode);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	t.failed += !ok;
-}
 
 static void __attribute__((noreturn, format(printf, 1, 2))) bail(const char *fmt, ...)
 {
@@ -80,7 +66,7 @@ static void __attribute__((noreturn, format(printf, 1, 2))) bail(const char *fmt
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	printf("Bail out! %s: %s\n", t.mode, msg);
+	printf("Bail out! %s: %s\n", tap_label, msg);
 	exit(1);
 }
 
@@ -577,7 +563,7 @@ static int run(const char *mode, const char *top)
 {
 	char dir[1024], ref[1024];
 
-	t.mode = mode;
+	tap_label = mode;
 	snprintf(dir, sizeof(dir), "%s/%s", top, mode);
 	snprintf(ref, sizeof(ref), "%s/ref", top);
 	if (mkdir(dir, 0700) != 0)
@@ -585,7 +571,7 @@ static int run(const char *mode, const char *top)
 	workload(dir, strcmp(mode, "frozen") == 0);
 	if (strcmp(mode, "ref") != 0)
 		compare_dirs(ref, dir);
-	return t.failed;
+	return tap_failed;
 }
 
 static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
@@ -597,43 +583,24 @@ static int remove_entry(const char *path, const struct stat *st, int type, struc
 
 int main(int argc, char **argv)
 {
-	const char *shim = getenv("JETSNAP_SHIM");
 	char rundir[] = "/tmp/js.XXXXXX", top[] = "/tmp/js-stdio.XXXXXX";
+	const char *shim;
 	int status, failed;
-	pid_t pid;
 
 	if (getenv(CHILD_ENV)) {
-		t.n = atoi(getenv("JETSNAP_STDIO_TEST_N") ? getenv("JETSNAP_STDIO_TEST_N") : "0");
+		tap_continue();
 		failed = run("pass", getenv(CHILD_ENV));
 		failed += run("frozen", getenv(CHILD_ENV));
-		printf("1..%d\n", t.n);
+		printf("1..%d\n", tap_n);
 		return failed ? 1 : 0;
 	}
-	if (!shim || access(shim, R_OK) != 0) {
-		printf("Bail out! JETSNAP_SHIM is not set or not built: run this test with make check\n");
-		return 1;
-	}
+	shim = tap_shim();
 	if (!mkdtemp(rundir) || !mkdtemp(top)) {
 		printf("Bail out! cannot create temporary directories: %s\n", strerror(errno));
 		return 1;
 	}
 	failed = run("ref", top);
-	fflush(stdout);
-	pid = fork();
-	if (pid == 0) {
-		char n[16];
-
-		snprintf(n, sizeof(n), "%d", t.n);
-		setenv("LD_PRELOAD", shim, 1);
-		setenv("JETSNAP_RUNTIME_DIR", rundir, 1);
-		setenv(CHILD_ENV, top, 1);
-		setenv("JETSNAP_STDIO_TEST_N", n, 1);
-		execv("/proc/self/exe", argv);
-		printf("Bail out! cannot re-execute under the shim: %s\n", strerror(errno));
-		_exit(1);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid)
-		status = -1;
+	status = tap_rerun_under_shim(argv, shim, rundir, CHILD_ENV, top);
 	if (!getenv("KEEP_TEST_DIR"))
 		nftw(top, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 	else

@@ -3,8 +3,9 @@
 # preload library): the write made before the freeze must be flushed before
 # Freeze returns; while the target is frozen, no write-, size- or
 # name-changing system call may touch its held file; after Thaw the held
-# writes must reach the kernel in the order they were made, before Thaw
-# returns and before any later write.
+# writes must reach the kernel before Thaw returns and before any later
+# write, never a write made after an fsync before one made before it (the
+# drain may merge and reorder the writes between two fsyncs).
 #
 # The target (tests/tripwire_target.c) writes "JS-MARK frozen/thawing/thawed"
 # markers to /dev/null, which strace shows when they happen, and a manifest
@@ -63,10 +64,37 @@ function offset(name, s,   t) {
 function tag(s) {
 	return match(s, /"JSREC[0-9][0-9]/) ? substr(s, RSTART + 1, 7) : ""
 }
+# The stretch (1, 2, ...) whose records hold every byte of [o, o + len),
+# the current one first; 0 if none does.
+function stretch_of(o, len,   t, b, ok) {
+	for (t = cur; t <= nstretch; t++) {
+		ok = 1
+		for (b = o; b < o + len && ok; b++) if (!((t, b) in need)) ok = 0
+		if (ok) return t
+	}
+	return 0
+}
+# Every byte of stretches cur..last must have been drained by now.
+function complete_up_to(last, when,   t, k, b) {
+	for (t = cur; t <= last; t++)
+		for (k = 1; k <= nrec; k++) {
+			if (rst[k] != t) continue
+			for (b = roff[k]; b < roff[k] + rlen[k]; b++)
+				if (!((t, b) in covered)) {
+					fail("byte " b " of " rtag[k] " (stretch " t ") was not drained " when)
+					break
+				}
+		}
+}
 BEGIN {
+	nstretch = 1; cur = 1
 	while ((getline line < manifest) > 0) {
-		split(line, f, " "); nrec++
-		rtag[nrec] = f[1]; roff[nrec] = f[2] + 0; rlen[nrec] = f[3] + 0
+		split(line, f, " ")
+		if (f[1] == "BARRIER") { nstretch++; continue }
+		nrec++
+		rtag[nrec] = f[1]; roff[nrec] = f[2] + 0; rlen[nrec] = f[3] + 0; rst[nrec] = nstretch
+		toff[f[1]] = roff[nrec]; tst[f[1]] = nstretch
+		for (b = roff[nrec]; b < roff[nrec] + rlen[nrec]; b++) need[nstretch, b] = 1
 	}
 	ref = "<" held ">"
 }
@@ -117,39 +145,47 @@ END {
 			else fail("after Thaw returned, a write that is not the target'"'"'s \"after\" record: " s)
 			continue
 		}
-		# Draining: this write must be the next record, at its offset, with
-		# its length, or a run of contiguous records written as one.
-		if (index(s, ref) == 0) { fail("while draining, the path without an fd: " s); continue }
-		if (k > nrec) { fail("while draining, a write beyond the records made: " s); continue }
-		if (tag(s) != rtag[k]) {
-			# Resynchronise on a later record, so one fault is reported once.
-			for (j = k + 1; j <= nrec && rtag[j] != tag(s); j++) ;
-			if (j > nrec) {
-				fail("while draining, a write that is none of the records left (" \
-				     rtag[k] " expected next): " s)
-				continue
+		# Draining: each piece of each write must lie in the records of the
+		# current stretch (between two barriers) or start a later one once
+		# the current one is complete; a piece that starts with a tag starts
+		# that record, at its offset.
+		o = offset(evname[i], s)
+		if (o < 0) { fail("while draining, a write without an offset: " s); continue }
+		if (evname[i] == "pwrite64") {
+			piece_tag[1] = tag(s); piece_len[1] = retval(s); npieces = 1
+		} else {
+			npieces = 0; rest = s
+			while (match(rest, /iov_base="[^"]*"(\.\.\.)?, iov_len=[0-9]+/)) {
+				p = substr(rest, RSTART, RLENGTH); rest = substr(rest, RSTART + RLENGTH)
+				npieces++
+				piece_tag[npieces] = p ~ /^iov_base="JSREC[0-9][0-9]/ ? substr(p, 11, 7) : ""
+				sub(/.*iov_len=/, "", p); piece_len[npieces] = p + 0
 			}
-			fail("while draining, " rtag[j] " came before " rtag[k] " (offset " roff[k] \
-			     ", length " rlen[k] "), which was made before it")
-			missed[k] = 1; k = j
 		}
-		o = offset(evname[i], s); len = retval(s)
-		if (o >= 0 && o != roff[k])
-			fail("while draining, " rtag[k] " was written at offset " o ", made at " roff[k])
-		sum = rlen[k]; j = k
-		while (sum < len && j < nrec && roff[j + 1] == roff[j] + rlen[j]) { j++; sum += rlen[j] }
-		if (sum != len)
-			fail("while draining, " rtag[k] " was written as " len " bytes, made as " rlen[k] ": " s)
-		drained += j - k + 1
-		k = j + 1
+		for (q = 1; q <= npieces; q++) {
+			# A tagged piece names its record, and so its stretch.
+			st = piece_tag[q] != "" ? tst[piece_tag[q]] : stretch_of(o, piece_len[q])
+			if (st && st < cur) {
+				fail("while draining, " piece_tag[q] " (stretch " st ") came after stretch " cur \
+				     " had begun: a write overtook an fsync made after it")
+			} else if (!st) {
+				fail("while draining, bytes " o " to " o + piece_len[q] " are in no held record: " s)
+			} else {
+				if (st > cur) { complete_up_to(st - 1, "before bytes " o " of stretch " st); cur = st }
+				if (piece_tag[q] != "" && (toff[piece_tag[q]] != o || tst[piece_tag[q]] != cur))
+					fail("while draining, " piece_tag[q] " was written at offset " o " in stretch " cur \
+					     ", made at " toff[piece_tag[q]] " in stretch " tst[piece_tag[q]])
+				for (b = o; b < o + piece_len[q]; b++) covered[cur, b] = 1
+				drained++
+			}
+			o += piece_len[q]
+		}
 	}
+	complete_up_to(nstretch, "between Thaw and its return")
 	if (!before) fail("the \"before\" record JSREC00 was not written before the freeze")
 	else if (!flushed) fail("the \"before\" record JSREC00 was not flushed (fsync/fdatasync) before Freeze returned")
-	if (k <= nrec) fail("records " rtag[k] " to " rtag[nrec] " did not reach the file between Thaw and its return")
-	for (i = 1; i <= nrec; i++)
-		if (missed[i]) fail(rtag[i] " was never drained between Thaw and its return")
 	if (!after) fail("the \"after\" record JSREC99 did not reach the file after Thaw")
-	if (!bad) printf "strace_tripwire: %d held records drained in order, none while frozen\n", drained
+	if (!bad) printf "strace_tripwire: %d held records drained in %d pieces, in %d stretches in order, none while frozen\n", nrec, drained, nstretch
 	exit bad ? 1 : 0
 }' "$trace" || {
 	echo "--- the trace's markers and lines about $held (KEEP_TEST_DIR=1 keeps $trace):"

@@ -888,48 +888,64 @@ Test(api, timeout_zero_expires_at_once)
 
 /* ---- control processes --------------------------------------------------- */
 
-Test(api, a_session_is_thawed_by_another_process)
+/*
+ * Run fn in a forked child, a control process of its own, and bring back
+ * the len bytes it leaves in out (fn gets the child's copies of arg and
+ * out).  fn must succeed there and the bytes must arrive.
+ */
+static void in_another_process(bool (*fn)(const void *arg, void *out), const void *arg,
+			       void *out, size_t len, const char *what)
 {
-	struct target *t = start_target("t1", "plain");
-	JET_OSSNAPID id = prepare(0);
-	int status;
-	pid_t kid;
-
-	freeze(id);
-	target_write(t, "held");
-	kid = fork();
-	cr_assert_geq(kid, 0);
-	if (kid == 0)
-		_exit(JetOSSnapshotThaw(id, 0) == JET_errSuccess ? 0 : 1);
-	cr_assert_eq(waitpid(kid, &status, 0), kid);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "Thaw in the other process failed");
-	cr_assert_str_eq(on_disk(t), "held\n");
-	expect_all_calls(id, JET_errOSSnapshotInvalidSnapId);
-}
-
-Test(api, a_session_made_and_frozen_by_another_process)
-{
-	struct target *t = start_target("t1", "plain");
-	JET_OSSNAPID id = 0;
 	int fds[2], status;
 	pid_t kid;
 
 	cr_assert_eq(pipe(fds), 0);
 	kid = fork();
 	cr_assert_geq(kid, 0);
-	if (kid == 0) {
-		JET_INSTANCE_INFO *a;
-		unsigned long c;
-
-		if (JetOSSnapshotPrepare(&id, 0) || JetOSSnapshotFreeze(id, &c, &a, 0))
-			_exit(1);
-		_exit(write(fds[1], &id, sizeof(id)) == sizeof(id) ? 0 : 1);
-	}
+	if (kid == 0)
+		_exit(fn(arg, out) && write(fds[1], out, len) == (ssize_t)len ? 0 : 1);
 	cr_assert_eq(waitpid(kid, &status, 0), kid);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "Prepare/Freeze in the other process failed");
-	cr_assert_eq(read(fds[0], &id, sizeof(id)), sizeof(id));
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s in the other process failed",
+		  what);
+	cr_assert_eq(read(fds[0], out, len), (ssize_t)len);
 	close(fds[0]);
 	close(fds[1]);
+}
+
+static bool thaw_arg(const void *id, void *out)
+{
+	(void)out;
+	return JetOSSnapshotThaw(*(const JET_OSSNAPID *)id, 0) == JET_errSuccess;
+}
+
+Test(api, a_session_is_thawed_by_another_process)
+{
+	struct target *t = start_target("t1", "plain");
+	JET_OSSNAPID id = prepare(0);
+
+	freeze(id);
+	target_write(t, "held");
+	in_another_process(thaw_arg, &id, NULL, 0, "Thaw");
+	cr_assert_str_eq(on_disk(t), "held\n");
+	expect_all_calls(id, JET_errOSSnapshotInvalidSnapId);
+}
+
+/* Prepare and freeze a session; its id into out. */
+static bool prepare_and_freeze(const void *arg, void *out)
+{
+	JET_INSTANCE_INFO *a;
+	unsigned long c;
+
+	(void)arg;
+	return !JetOSSnapshotPrepare(out, 0) && !JetOSSnapshotFreeze(*(JET_OSSNAPID *)out, &c, &a, 0);
+}
+
+Test(api, a_session_made_and_frozen_by_another_process)
+{
+	struct target *t = start_target("t1", "plain");
+	JET_OSSNAPID id = 0;
+
+	in_another_process(prepare_and_freeze, NULL, &id, sizeof(id), "Prepare/Freeze");
 	target_write(t, "held");
 	cr_assert_str_eq(on_disk(t), "", "the freeze outlives the process that made it");
 	expect_ok(JetOSSnapshotThaw(id, 0));
@@ -1083,30 +1099,22 @@ Test(api, the_runtime_directory_is_created_private)
 
 /* ---- parameters, names, exports ----------------------------------------- */
 
+/* The timeout parameter, with JETSNAP_TIMEOUT_MS = env (NULL: unset), into out. */
+static bool timeout_with_env(const void *env, void *out)
+{
+	if (env)
+		setenv("JETSNAP_TIMEOUT_MS", env, 1);
+	else
+		unsetenv("JETSNAP_TIMEOUT_MS");
+	return !JetGetSystemParameter(0, 0, JET_paramOSSnapshotTimeout, out, NULL, 0);
+}
+
 /* The default as a fresh process sees it with JETSNAP_TIMEOUT_MS = env. */
 static JET_API_PTR default_timeout(const char *env)
 {
 	JET_API_PTR v = 0;
-	int fds[2], status;
-	pid_t kid;
 
-	cr_assert_eq(pipe(fds), 0);
-	kid = fork();
-	cr_assert_geq(kid, 0);
-	if (kid == 0) {
-		if (env)
-			setenv("JETSNAP_TIMEOUT_MS", env, 1);
-		else
-			unsetenv("JETSNAP_TIMEOUT_MS");
-		if (JetGetSystemParameter(0, 0, JET_paramOSSnapshotTimeout, &v, NULL, 0))
-			_exit(1);
-		_exit(write(fds[1], &v, sizeof(v)) == sizeof(v) ? 0 : 1);
-	}
-	cr_assert_eq(waitpid(kid, &status, 0), kid);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	cr_assert_eq(read(fds[0], &v, sizeof(v)), sizeof(v));
-	close(fds[0]);
-	close(fds[1]);
+	in_another_process(timeout_with_env, env, &v, sizeof(v), "JetGetSystemParameter");
 	return v;
 }
 

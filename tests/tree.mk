@@ -3,7 +3,7 @@
 #   tree_join.sh    exec, posix_spawn, system() joiners; a joiner starts frozen;
 #                   a process that drops the shim leaves; a child exits while frozen
 check_PROGRAMS += tests/tree_stress tests/tree_writer tests/tree_spawn
-tests_tree_stress_SOURCES = tests/tree_stress.c tests/selffreeze.h
+tests_tree_stress_SOURCES = tests/tree_stress.c tests/stress.c tests/stress.h tests/selffreeze.h
 tests_tree_stress_LDADD = libjetsnap.la $(DL_PTHREAD_LIBS)
 tests_tree_stress_LDFLAGS = -no-install
 # Real ELF files, not libtool wrappers: they run under LD_PRELOAD.

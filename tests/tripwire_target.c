@@ -95,6 +95,17 @@ static void note(int i, long off, const char *buf, size_t len)
 	t.nrec++;
 }
 
+/* The manifest line "BARRIER": the application synced the file here. */
+static void note_barrier(void)
+{
+	if (t.nrec == MAX_RECORDS)
+		die("too many records");
+	snprintf(t.rec[t.nrec].tag, sizeof(t.rec[0].tag), "BARRIER");
+	t.rec[t.nrec].off = -1;
+	t.rec[t.nrec].len = 0;
+	t.nrec++;
+}
+
 static void check(const char *call, ssize_t got, size_t want)
 {
 	if (got != (ssize_t)want)
@@ -108,7 +119,8 @@ static void seek(int fd, off_t off)
 		die("lseek to %lld: %s", (long long)off, strerror(errno));
 }
 
-/* Records 1-11: one per write entry point, some overlapping earlier ones. */
+/* Records 1-11: one per write entry point, some overlapping earlier ones,
+ * with an fdatasync between records 6 and 7. */
 static void write_frozen_records(void)
 {
 	char a[128], b[128], c[128];
@@ -141,11 +153,20 @@ static void write_frozen_records(void)
 	check("pwritev", pwritev(t.fd, iov, 2, 12288), 120);
 	note(5, 12288, a, 120);
 
-	/* Overlaps record 1: applying out of order would leave 1's bytes. */
+	/* Overlaps record 1: the drain must leave 6's bytes over 1's. */
 	record_bytes(6, b, 40);
 	iov[0] = (struct iovec){ b, 40 };
 	check("pwritev2", pwritev2(t.fd, iov, 1, 4120, 0), 40);
 	note(6, 4120, b, 40);
+
+	/*
+	 * A barrier: the drain may merge and reorder the writes made between
+	 * two fsyncs, never across one.  Record 11 overlaps record 3 from the
+	 * other side of it.
+	 */
+	if (fdatasync(t.fd) != 0)
+		die("fdatasync while frozen: %s", strerror(errno));
+	note_barrier();
 
 	/*
 	 * glibc's stdio writes with its internal __write, not the exported
