@@ -12,6 +12,10 @@
 #   pg_sql SOCK PORT SQL     the rows, columns separated by spaces
 #   pg_wait_ready PID SOCK PORT   until the server accepts connections: 0; 1 if
 #                            PID exited first, 2 after 60 s
+#   pg_start DIR SOCK PORT LOG [WRAPPER…]   start DIR's server as USER (through
+#                            WRAPPER…, e.g. jetsnap exec --), loopback PORT, socket
+#                            in SOCK, output to LOG; $pg_pid is its pid (set before
+#                            it waits), then as pg_wait_ready
 #   pg_stop PID              fast shutdown (SIGINT) and wait, 30 s at most:
 #                            $pg_rc is its exit status, or "timeout"
 #   pg_amcheck SOCK PORT OUT every heap and index of every database, into OUT: its rc
@@ -87,6 +91,15 @@ pg_wait_ready() {
 		sleep 0.1
 	done
 	return 2
+}
+
+pg_start() {
+	pg_d=$1 pg_s=$2 pg_p=$3 pg_log=$4
+	shift 4
+	$pg_as "$@" "$pgbin/postgres" -D "$pg_d" -c port="$pg_p" -c listen_addresses=127.0.0.1 \
+		-c unix_socket_directories="$pg_s" > "$pg_log" 2>&1 &
+	pg_pid=$!
+	pg_wait_ready "$pg_pid" "$pg_s" "$pg_p"
 }
 
 pg_stop() {
