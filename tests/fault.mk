@@ -7,7 +7,7 @@ dist_check_SCRIPTS += tests/drain_fault.sh
 
 # Held memory bounded by JETSNAP_MAX_PENDING; writers wait at JETSNAP_MAX_JOURNAL.
 check_PROGRAMS += tests/memory_bound
-tests_memory_bound_SOURCES = tests/memory_bound.c tests/selffreeze.h
+tests_memory_bound_SOURCES = tests/memory_bound.c tests/selffreeze.h tests/journal_cache.h
 tests_memory_bound_LDADD = libjetsnap.la $(DL_PTHREAD_LIBS)
 tests_memory_bound_LDFLAGS = -no-install
 TESTS += tests/memory_bound.sh

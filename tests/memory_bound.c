@@ -14,7 +14,6 @@
  * CAP MiB.  In both, every byte is checked: read back while frozen (the
  * dropped pages come back) and on disk after the thaw.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -22,12 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "jetsnap.h"
+#include "journal_cache.h"
 #include "selffreeze.h"
 
 #define CHUNK (64 << 10)
@@ -53,65 +51,16 @@ static void die(const char *fmt, const char *what)
 	exit(1);
 }
 
-/*
- * KiB of the hold journals' page cache: the shim appends held data to the
- * journal (JETSNAP_STATE_DIR/<pid>.inst) with pwritev, so it is resident as
- * page cache, not as this process's mappings.  The test has its own state
- * directory: every journal in it is this instance's.
- */
-static long journal_cached_kib(void)
-{
-	const char *dir = getenv("JETSNAP_STATE_DIR");
-	unsigned char vec[4096];
-	char path[4096];
-	long pages = 0;
-	struct dirent *d;
-	DIR *dp;
-
-	if (!dir || !(dp = opendir(dir)))
-		die("%s", "JETSNAP_STATE_DIR must name this test's state directory");
-	while ((d = readdir(dp))) {
-		struct stat st;
-		uint8_t *map;
-		int jfd;
-
-		if (!strstr(d->d_name, ".inst"))
-			continue;
-		snprintf(path, sizeof path, "%s/%s", dir, d->d_name);
-		jfd = open(path, O_RDONLY);
-		if (jfd < 0 || fstat(jfd, &st) < 0 || st.st_size == 0 ||
-		    (map = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED, jfd, 0)) == MAP_FAILED) {
-			if (jfd >= 0)
-				close(jfd);
-			continue;
-		}
-		for (off_t at = 0; at < st.st_size; at += (off_t)sizeof vec * 4096) {
-			size_t len = (size_t)(st.st_size - at);
-
-			if (len > sizeof vec * 4096)
-				len = sizeof vec * 4096;
-			if (mincore(map + at, len, vec) < 0)
-				die("mincore: %s", strerror(errno));
-			for (size_t i = 0; i < (len + 4095) / 4096; i++)
-				pages += vec[i] & 1;
-		}
-		munmap(map, st.st_size);
-		close(jfd);
-	}
-	closedir(dp);
-	return pages * 4;
-}
-
 /* Memory in KiB: this process's (anonymous, file-backed and shared) plus
  * the journal's page cache. */
 static long rss_kib(void)
 {
 	char line[256];
-	long total = journal_cached_kib(), v;
+	long total = journal_cached_kib(getenv("JETSNAP_STATE_DIR")), v;
 	FILE *f = fopen("/proc/self/status", "r");
 
-	if (!f)
-		die("cannot read %s", "/proc/self/status");
+	if (!f || total < 0)
+		die("%s", "cannot read /proc/self/status or this test's JETSNAP_STATE_DIR");
 	while (fgets(line, sizeof line, f))
 		if (sscanf(line, "RssAnon: %ld", &v) == 1 || sscanf(line, "RssFile: %ld", &v) == 1 ||
 		    sscanf(line, "RssShmem: %ld", &v) == 1)

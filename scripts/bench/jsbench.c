@@ -20,7 +20,6 @@
  * through the control library, as a backup tool would from outside.
  * Output is "key value" lines for the script to pick up.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -34,12 +33,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "jetsnap.h"
+#include "journal_cache.h"
 
 #define BLK 4096
 #define LOOP_BLOCKS 256		/* pass-through loops cycle over 1 MiB: page cache only */
@@ -537,45 +535,6 @@ static struct mem mem_now(void)
 	return m;
 }
 
-/*
- * KiB of the hold journals' page cache (JETSNAP_STATE_DIR/*.inst, all of
- * them this run's): held data lives there, not in the process's mappings.
- */
-static long journal_cached_kib(void)
-{
-	const char *dir = getenv("JETSNAP_STATE_DIR");
-	static unsigned char vec[1 << 20];
-	char path[4096];
-	long pages = 0;
-	struct dirent *d;
-	DIR *dp;
-
-	if (!dir || !(dp = opendir(dir)))
-		return 0;
-	while ((d = readdir(dp))) {
-		struct stat st;
-		uint8_t *map;
-		int fd;
-
-		if (!strstr(d->d_name, ".inst"))
-			continue;
-		snprintf(path, sizeof path, "%s/%s", dir, d->d_name);
-		fd = open(path, O_RDONLY);
-		if (fd < 0)
-			continue;
-		if (fstat(fd, &st) == 0 && st.st_size > 0 && (size_t)st.st_size / 4096 < sizeof vec &&
-		    (map = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED, fd, 0)) != MAP_FAILED) {
-			if (mincore(map, st.st_size, vec) == 0)
-				for (size_t i = 0; i < ((size_t)st.st_size + 4095) / 4096; i++)
-					pages += vec[i] & 1;
-			munmap(map, st.st_size);
-		}
-		close(fd);
-	}
-	closedir(dp);
-	return pages * 4;
-}
-
 static int cmd_drain(char **av)
 {
 	uint32_t blocks = (uint32_t)(atol(av[1]) * (1024 * 1024 / BLK));
@@ -593,14 +552,14 @@ static int cmd_drain(char **av)
 		buf[i] = (char)i;
 	freeze(id);
 	m0 = mem_now();
-	j0 = journal_cached_kib();
+	j0 = journal_cached_kib(getenv("JETSNAP_STATE_DIR"));
 	t0 = now_ns();
 	for (uint32_t i = 0; i < blocks; i++)
 		if (pwrite(fd, buf, BLK, (off_t)perm[i] * BLK) != BLK)
 			die("pwrite: %s", strerror(errno));
 	t1 = now_ns();
 	m1 = mem_now();
-	j1 = journal_cached_kib();
+	j1 = journal_cached_kib(getenv("JETSNAP_STATE_DIR"));
 	thaw(id);
 	t2 = now_ns();
 	if (fdatasync(fd) < 0)
