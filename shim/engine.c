@@ -164,11 +164,61 @@ static void view_apply(const struct js_rec *rec, uint64_t pos)
 	}
 }
 
+/*
+ * This process's own held writes that are not in its overlays yet.  A
+ * treap insert costs about as much as the write it indexes, and a file
+ * that is only written while frozen (a WAL, a log) is never read back: its
+ * writes are indexed only when something reads the view (catch_up), in log
+ * order, before any later record.  The entries are copies of the record
+ * headers, so indexing them touches no page of the log.
+ */
+#define PENDING_MAX (1u << 20)
+struct pending_write {
+	uint64_t at, off, len;
+	uint32_t file;
+};
+static struct {
+	struct pending_write *w;
+	uint32_t n;
+} pending;
+
+static void apply_pending(void)
+{
+	for (uint32_t i = 0; i < pending.n; i++) {
+		struct js_rec r = { .op = JS_REC_WRITE, .file = pending.w[i].file,
+				    .off = pending.w[i].off, .len = pending.w[i].len };
+
+		view_apply(&r, pending.w[i].at);
+	}
+	pending.n = 0;
+}
+
+/* Keep an own write of the log at `at` for later; false: index it now. */
+static bool defer_write(const struct js_rec *rec, uint64_t at)
+{
+	if (!pending.w) {
+		void *p = REAL(mmap)(NULL, PENDING_MAX * sizeof *pending.w, PROT_READ | PROT_WRITE,
+				     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+		if (p == MAP_FAILED)
+			return false;
+		pending.w = p;
+	}
+	if (pending.n == PENDING_MAX)
+		apply_pending();
+	pending.w[pending.n++] = (struct pending_write){ at, rec->off, rec->len, rec->file };
+	return true;
+}
+
 /* Bring this process's view up to the shared log.  Under the lock. */
 static void catch_up(void)
 {
 	uint64_t tail = js_hold_tail(), next;
 
+	if (view.epoch == atomic_load(&js_sh->epoch))
+		apply_pending();
+	else
+		pending.n = 0;	/* a drained freeze's: gone with its view */
 	if (view.epoch != atomic_load(&js_sh->epoch)) {
 		for (uint32_t i = 0; i < JS_MAX_FILES; i++)
 			if (view.ov[i])
@@ -187,9 +237,22 @@ static void catch_up(void)
 }
 
 /*
+ * Before a write: only records of other processes need indexing now (a
+ * file they registered, a size they changed); our own pending writes can
+ * wait.  Under the lock.
+ */
+static void catch_up_for_write(void)
+{
+	if (view.epoch != atomic_load(&js_sh->epoch) || js_hold_tail() != view.applied)
+		catch_up();
+}
+
+/*
  * Append a record and index it here without reading it back through the
- * mapping: on this paravirtualised kind of machine a page fault costs more
- * than the whole write.  Under the lock, caught up.  False: errno set.
+ * mapping (on this paravirtualised kind of machine touching a page costs
+ * more than the whole write): a write is deferred (pending), anything else
+ * is applied after the pending writes.  Under the lock, caught up.  False:
+ * errno set.
  */
 static bool hold_append(const struct js_rec *rec, const struct iovec *iov, int cnt)
 {
@@ -198,7 +261,10 @@ static bool hold_append(const struct js_rec *rec, const struct iovec *iov, int c
 	if (!at)
 		return false;
 	if (view.applied == at) {
-		view_apply(rec, at);
+		if (rec->op != JS_REC_WRITE || !defer_write(rec, at)) {
+			apply_pending();
+			view_apply(rec, at);
+		}
 		view.applied = js_hold_next(at, rec->len);
 	}
 	return true;
@@ -668,7 +734,7 @@ ssize_t js_hold_write(int fd, const struct iovec *iov, int cnt, off64_t off, enu
 	if (js_running() || !classify_fd(fd, &fi) || !fi.holdable || !fi.writable ||
 	    (pos == JS_AT_OFFSET && off < 0))
 		goto out;
-	catch_up();
+	catch_up_for_write();
 	if (fi.append && pos == JS_AT_CURSOR)
 		pos = JS_AT_END;
 	/* Linux appends a pwrite on an O_APPEND descriptor too. */
@@ -688,6 +754,7 @@ ssize_t js_hold_write(int fd, const struct iovec *iov, int cnt, off64_t off, enu
 			goto out_errno;
 		}
 	} else if (pos == JS_AT_END || off < 0) {
+		catch_up();	/* the held size counts the pending writes */
 		off = held_size(idx);
 	}
 	if (len == 0) {
