@@ -761,13 +761,8 @@ ssize_t js_hold_write(int fd, const struct iovec *iov, int cnt, off64_t off, enu
 		ret = 0;
 		goto out;
 	}
-	memset(&rec, 0, sizeof rec);
-	rec.op = JS_REC_WRITE;
-	rec.dev = fi.dev;
-	rec.ino = fi.ino;
-	rec.file = idx;
-	rec.off = off;
-	rec.len = len;
+	rec = (struct js_rec){ .op = JS_REC_WRITE, .dev = fi.dev, .ino = fi.ino, .file = idx,
+			       .off = off, .len = len };
 	if (!hold_append(&rec, iov, cnt)) {
 		js_log("cannot hold %zu bytes for %s: %s; the write waits", len,
 		       path_of(file_at(idx)), strerror(errno));
@@ -825,12 +820,8 @@ int js_hold_truncate(int fd, const char *path, off64_t len)
 		goto out;
 	catch_up();
 	idx = file_of(fd, &fi);
-	memset(&rec, 0, sizeof rec);
-	rec.op = JS_REC_TRUNCATE;
-	rec.dev = fi.dev;
-	rec.ino = fi.ino;
-	rec.file = idx;
-	rec.off = len;
+	rec = (struct js_rec){ .op = JS_REC_TRUNCATE, .dev = fi.dev, .ino = fi.ino, .file = idx,
+			       .off = len };
 	if (idx < 0 || !hold_append(&rec, NULL, 0)) {
 		js_log("no room to hold a truncate; it waits for the thaw");
 		wait = true;
