@@ -238,6 +238,8 @@ static bool serve_one(int fd)
 	return true;
 }
 
+#define PREPARE_MS 10	/* how often the log is prepared ahead while frozen */
+
 static void *control_loop(void *arg)
 {
 	(void)arg;
@@ -270,6 +272,12 @@ static void *control_loop(void *arg)
 			timeout = (int)((deadline - now + 999) / 1000);
 			if (timeout > 1000)
 				timeout = 1000;
+		}
+		/* While writes are held, keep the log's next pages ready for them. */
+		if (!js_running()) {
+			js_engine_prepare_log();
+			if (timeout < 0 || timeout > PREPARE_MS)
+				timeout = PREPARE_MS;
 		}
 		if (poll(p, thaw.fd >= 0 ? 2 : 1, timeout) <= 0)
 			continue;

@@ -173,6 +173,7 @@ static void view_apply(const struct js_rec *rec, uint64_t pos)
  * headers, so indexing them touches no page of the log.
  */
 #define PENDING_MAX (1u << 20)
+#define PENDING_STEP 8192	/* entries mapped at a time */
 struct pending_write {
 	uint64_t at, off, len;
 	uint32_t file;
@@ -206,6 +207,10 @@ static bool defer_write(const struct js_rec *rec, uint64_t at)
 	}
 	if (pending.n == PENDING_MAX)
 		apply_pending();
+	/* Map the list 256 KiB ahead at a time: a page fault every 128
+	 * writes showed up in their p99. */
+	if (pending.n % PENDING_STEP == 0)
+		madvise(pending.w + pending.n, PENDING_STEP * sizeof *pending.w, MADV_POPULATE_WRITE);
 	pending.w[pending.n++] = (struct pending_write){ at, rec->off, rec->len, rec->file };
 	return true;
 }
@@ -714,6 +719,46 @@ static void bound_resident(void)
 	}
 	REAL(sync_file_range)(fd, queued_to, cut - queued_to, SYNC_FILE_RANGE_WRITE);
 	queued_to = cut;
+}
+
+/*
+ * Keep the log ready ahead of its tail, from the root's control thread so
+ * that no writer pays for it: grow the file before a writer must, and
+ * bring the next pages into the page cache (zero pages of a hole, read
+ * ahead).  A held write then copies into pages that exist, as a pwrite
+ * over a cached file does; without this, every ~30th append allocated a
+ * large folio (~20 µs) and every 16 MiB one grew the file, which set the
+ * p99 of held writes.
+ */
+#define PREPARE_AHEAD (4ull << 20)
+
+void js_engine_prepare_log(void)
+{
+	static uint64_t epoch, ready;
+	uint64_t tail, to;
+
+	if (!js_sh)
+		return;
+	if (epoch != atomic_load(&js_sh->epoch)) {
+		epoch = atomic_load(&js_sh->epoch);
+		ready = 0;
+	}
+	tail = js_hold_tail();
+	if (ready >= tail + PREPARE_AHEAD / 2)
+		return;
+	if (js_sh->file_size < tail + PREPARE_AHEAD) {
+		lock();
+		js_instance_grow(js_hold_tail() + 2 * PREPARE_AHEAD);
+		unlock();
+	}
+	to = tail + PREPARE_AHEAD;
+	if (ready < tail)
+		ready = tail;
+	if (to > js_sh->file_size)
+		to = js_sh->file_size;
+	if (to > ready)
+		posix_fadvise64(js_instance_fd(), ready, to - ready, POSIX_FADV_WILLNEED);
+	ready = to;
 }
 
 /* ---- holding and overlaying ------------------------------------------- */

@@ -133,6 +133,7 @@ JET_ERR js_engine_freeze(uint64_t snap, uint64_t timeout_ms, char *reason, size_
  * rest stays held and journaled; call again to retry). */
 int js_engine_drain(char *reason, size_t reason_len);
 void js_engine_status(struct js_status *st);
+void js_engine_prepare_log(void);	/* the control thread, while frozen */
 size_t js_engine_files(char *buf, size_t cap, uint32_t *nfiles);
 uint64_t js_now_us(void);
 
