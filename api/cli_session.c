@@ -336,11 +336,21 @@ static int run_command(const struct cli_command *cmd, char **argv, char *what, s
 {
 	struct sigaction ign = { .sa_handler = SIG_IGN }, fwd = { .sa_handler = forward_signal };
 	struct sigaction old_int, old_quit, old_term, old_hup;
+	sigset_t fwd_set, old_mask;
 	int status, rc;
 	pid_t pid;
 
 	sigemptyset(&ign.sa_mask);
 	sigemptyset(&fwd.sa_mask);
+	sigemptyset(&fwd_set);
+	sigaddset(&fwd_set, SIGTERM);
+	sigaddset(&fwd_set, SIGHUP);
+	/*
+	 * A SIGTERM that comes before the child's pid is known would find
+	 * nobody to forward to, and the command would run to its end: hold
+	 * it back until then (it was seen losing one in CI).
+	 */
+	sigprocmask(SIG_BLOCK, &fwd_set, &old_mask);
 	sigaction(SIGINT, &ign, &old_int);
 	sigaction(SIGQUIT, &ign, &old_quit);
 	sigaction(SIGTERM, &fwd, &old_term);
@@ -351,6 +361,9 @@ static int run_command(const struct cli_command *cmd, char **argv, char *what, s
 		/* An ignored signal stays ignored across exec: give CMD the defaults back. */
 		sigaction(SIGINT, &old_int, NULL);
 		sigaction(SIGQUIT, &old_quit, NULL);
+		sigaction(SIGTERM, &old_term, NULL);
+		sigaction(SIGHUP, &old_hup, NULL);
+		sigprocmask(SIG_SETMASK, &old_mask, NULL);
 		execvp(argv[0], argv);
 		rc = errno == ENOENT ? 127 : 126;
 		cli_fail(cmd, "cannot run '%s': %s", argv[0], strerror(errno));
@@ -362,6 +375,7 @@ static int run_command(const struct cli_command *cmd, char **argv, char *what, s
 		goto out;
 	}
 	snapshot_child = pid;
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);	/* a held-back signal is forwarded now */
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR) {
 			rc = 126;
@@ -377,11 +391,13 @@ static int run_command(const struct cli_command *cmd, char **argv, char *what, s
 		snprintf(what, size, "exited with status %d", rc);
 	}
 out:
+	sigprocmask(SIG_BLOCK, &fwd_set, NULL);
 	snapshot_child = 0;
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGQUIT, &old_quit, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
 	sigaction(SIGHUP, &old_hup, NULL);
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	return rc;
 }
 
