@@ -220,11 +220,10 @@ static void catch_up(void)
 {
 	uint64_t tail = js_hold_tail(), next;
 
-	if (view.epoch == atomic_load(&js_sh->epoch))
+	if (view.epoch == atomic_load(&js_sh->epoch)) {
 		apply_pending();
-	else
+	} else {
 		pending.n = 0;	/* a drained freeze's: gone with its view */
-	if (view.epoch != atomic_load(&js_sh->epoch)) {
 		for (uint32_t i = 0; i < JS_MAX_FILES; i++)
 			if (view.ov[i])
 				overlay_clear(view.ov[i]);
@@ -255,9 +254,9 @@ static void catch_up_for_write(void)
 /*
  * Append a record and index it here without reading it back through the
  * mapping (on this paravirtualised kind of machine touching a page costs
- * more than the whole write): a write is deferred (pending), anything else
- * is applied after the pending writes.  Under the lock, caught up.  False:
- * errno set.
+ * more than the whole write): a write is deferred (pending); a truncate
+ * must follow the pending writes into the overlay, a file or a barrier
+ * touches no overlay.  Under the lock, caught up.  False: errno set.
  */
 static bool hold_append(const struct js_rec *rec, const struct iovec *iov, int cnt)
 {
@@ -267,7 +266,8 @@ static bool hold_append(const struct js_rec *rec, const struct iovec *iov, int c
 		return false;
 	if (view.applied == at) {
 		if (rec->op != JS_REC_WRITE || !defer_write(rec, at)) {
-			apply_pending();
+			if (rec->op != JS_REC_FILE && rec->op != JS_REC_BARRIER)
+				apply_pending();
 			view_apply(rec, at);
 		}
 		view.applied = js_hold_next(at, rec->len);

@@ -11,8 +11,9 @@
  *
  * Why no malloc: the overlay is updated inside interposed calls, possibly in
  * a signal handler or between fork() and exec(), where malloc's lock may be
- * held.  Nodes come from a process-wide pool of mmap'd chunks; the caller's
- * hold lock serialises every call, so the pool needs no lock of its own.
+ * held.  Nodes come from a process-wide pool of mmap'd chunks.  The caller's
+ * hold lock serialises the calls on the read views, but the drain's overlay
+ * is used beside them, so the pool has a lock of its own (pool.lock).
  */
 #include <errno.h>
 #include <pthread.h>
