@@ -1002,13 +1002,27 @@ out_errno:
 	return ret;
 }
 
-void js_overlay_size(dev_t dev, ino_t ino, off64_t *size, blkcnt64_t *blocks)
+uint64_t js_freeze_epoch(void)
+{
+	return js_sh ? atomic_load(&js_sh->epoch) : 0;
+}
+
+bool js_overlay_size(dev_t dev, ino_t ino, uint64_t epoch, off64_t *size, blkcnt64_t *blocks)
 {
 	int idx;
 
 	if (js_running())
-		return;
+		return false;
 	lock();
+	/*
+	 * The caller's stat ran before the lock: if a drain ended meanwhile
+	 * (and maybe a new freeze began), the view no longer holds the
+	 * writes that stat did not see on disk yet.
+	 */
+	if (js_running() || (epoch != JS_ANY_EPOCH && atomic_load(&js_sh->epoch) != epoch)) {
+		unlock();
+		return true;
+	}
 	catch_up();
 	idx = find_file(dev, ino);
 	if (has_held_data(idx)) {
@@ -1020,6 +1034,7 @@ void js_overlay_size(dev_t dev, ino_t ino, off64_t *size, blkcnt64_t *blocks)
 			*blocks = (held + 511) / 512;
 	}
 	unlock();
+	return false;
 }
 
 /* ---- members ------------------------------------------------------------ */

@@ -113,7 +113,15 @@ ssize_t js_hold_write(int fd, const struct iovec *iov, int cnt, off64_t off, enu
 int js_hold_truncate(int fd, const char *path, off64_t len);
 ssize_t js_overlay_read(int fd, const struct iovec *iov, int cnt, off64_t off, enum js_pos pos);
 off64_t js_overlay_seek(int fd, off64_t off, int whence);
-void js_overlay_size(dev_t dev, ino_t ino, off64_t *size, blkcnt64_t *blocks);
+/*
+ * A stat's size while frozen: the held size of a held file.  epoch: the
+ * freeze epoch read before the stat (js_freeze_epoch), or JS_ANY_EPOCH if
+ * the instance was running then.  True: the stat may predate a drain that
+ * ended since; make it again.
+ */
+#define JS_ANY_EPOCH UINT64_MAX
+uint64_t js_freeze_epoch(void);
+bool js_overlay_size(dev_t dev, ino_t ino, uint64_t epoch, off64_t *size, blkcnt64_t *blocks);
 /* Wait until the freeze ends if the call would touch held state. */
 void js_wait_if_held_fd(int fd, bool any_holdable);
 void js_wait_if_held_path(int dirfd, const char *path);

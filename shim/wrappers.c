@@ -212,19 +212,30 @@ WRAP(ssize_t, preadv64v2, (int fd, const struct iovec *iov, int cnt, off64_t off
 
 /* ---- sizes ---- */
 
-/* The size a stat reports is the held size while frozen. */
+/*
+ * The size a stat reports is the held size while frozen.  A stat made
+ * while frozen is made again if the drain ended before its size could be
+ * taken from the view: it may have missed what the drain wrote.
+ */
+static inline uint64_t stat_epoch(void)
+{
+	return js_running() ? JS_ANY_EPOCH : js_freeze_epoch();
+}
+
 #define STAT_OVERLAY(call, st) \
-	do { \
+	for (;;) { \
+		uint64_t e_ = stat_epoch(); \
 		int r_ = call; \
-		if (__builtin_expect(!js_running(), 0) && r_ == 0) { \
-			off64_t size_ = (st)->st_size; \
-			blkcnt64_t blocks_ = (st)->st_blocks; \
-			js_overlay_size((st)->st_dev, (st)->st_ino, &size_, &blocks_); \
-			(st)->st_size = size_; \
-			(st)->st_blocks = blocks_; \
-		} \
+		if (__builtin_expect(js_running(), 1) || r_ != 0) \
+			return r_; \
+		off64_t size_ = (st)->st_size; \
+		blkcnt64_t blocks_ = (st)->st_blocks; \
+		if (js_overlay_size((st)->st_dev, (st)->st_ino, e_, &size_, &blocks_)) \
+			continue; \
+		(st)->st_size = size_; \
+		(st)->st_blocks = blocks_; \
 		return r_; \
-	} while (0)
+	}
 
 WRAP(int, fstat, (int fd, struct stat *st))
 {
@@ -268,17 +279,23 @@ WRAP(int, fstatat64, (int dirfd, const char *path, struct stat64 *st, int flags)
 
 WRAP(int, statx, (int dirfd, const char *path, int flags, unsigned mask, struct statx *stx))
 {
-	int r = REAL(statx)(dirfd, path, flags, mask, stx);
+	for (;;) {
+		uint64_t e = stat_epoch();
+		int r = REAL(statx)(dirfd, path, flags, mask, stx);
+		off64_t size;
+		blkcnt64_t blocks;
 
-	if (__builtin_expect(!js_running(), 0) && r == 0 && (stx->stx_mask & STATX_SIZE)) {
-		off64_t size = stx->stx_size;
-		blkcnt64_t blocks = stx->stx_blocks;
-
-		js_overlay_size(makedev(stx->stx_dev_major, stx->stx_dev_minor), stx->stx_ino, &size, &blocks);
+		if (__builtin_expect(js_running(), 1) || r != 0 || !(stx->stx_mask & STATX_SIZE))
+			return r;
+		size = stx->stx_size;
+		blocks = stx->stx_blocks;
+		if (js_overlay_size(makedev(stx->stx_dev_major, stx->stx_dev_minor), stx->stx_ino, e,
+				    &size, &blocks))
+			continue;
 		stx->stx_size = size;
 		stx->stx_blocks = blocks;
+		return r;
 	}
-	return r;
 }
 
 WRAP(int, __fxstat, (int ver, int fd, struct stat *st))
