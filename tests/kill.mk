@@ -12,3 +12,11 @@ kill_test_scripts = tests/kill_recovery.sh tests/kill_recovery_pg.sh
 TESTS += $(kill_test_scripts)
 dist_check_SCRIPTS += $(kill_test_scripts)
 EXTRA_DIST += tests/kill_lib.sh
+
+# Journals of every version recovery knows replay; a newer one is kept.
+check_PROGRAMS += tests/recover_compat
+tests_recover_compat_SOURCES = tests/recover_compat.c
+tests_recover_compat_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/shim
+tests_recover_compat_LDFLAGS = -no-install
+TESTS += tests/recover_compat.sh
+dist_check_SCRIPTS += tests/recover_compat.sh
