@@ -181,6 +181,7 @@ struct pending_write {
 static struct {
 	struct pending_write *w;
 	uint32_t n;
+	bool file[JS_MAX_FILES];	/* has a pending write */
 } pending;
 
 static void apply_pending(void)
@@ -190,6 +191,7 @@ static void apply_pending(void)
 				    .off = pending.w[i].off, .len = pending.w[i].len };
 
 		view_apply(&r, pending.w[i].at);
+		pending.file[pending.w[i].file] = false;
 	}
 	pending.n = 0;
 }
@@ -212,6 +214,7 @@ static bool defer_write(const struct js_rec *rec, uint64_t at)
 	if (pending.n % PENDING_STEP == 0)
 		madvise(pending.w + pending.n, PENDING_STEP * sizeof *pending.w, MADV_POPULATE_WRITE);
 	pending.w[pending.n++] = (struct pending_write){ at, rec->off, rec->len, rec->file };
+	pending.file[rec->file] = true;
 	return true;
 }
 
@@ -224,6 +227,7 @@ static void catch_up(void)
 		apply_pending();
 	} else {
 		pending.n = 0;	/* a drained freeze's: gone with its view */
+		memset(pending.file, 0, sizeof pending.file);
 		for (uint32_t i = 0; i < JS_MAX_FILES; i++)
 			if (view.ov[i])
 				overlay_clear(view.ov[i]);
@@ -241,11 +245,11 @@ static void catch_up(void)
 }
 
 /*
- * Before a write: only records of other processes need indexing now (a
- * file they registered, a size they changed); our own pending writes can
- * wait.  Under the lock.
+ * Before a write or an fsync: only records of other processes need
+ * indexing now (a file they registered, a size they changed); our own
+ * pending writes can wait.  Under the lock.
  */
-static void catch_up_for_write(void)
+static void catch_up_others(void)
 {
 	if (view.epoch != atomic_load(&js_sh->epoch) || js_hold_tail() != view.applied)
 		catch_up();
@@ -290,6 +294,12 @@ static int find_file(dev_t dev, ino_t ino)
 static bool has_held_data(int idx)
 {
 	return idx >= 0 && view.ov[idx] && (overlay_count(view.ov[idx]) > 0 || view.size[idx] >= 0);
+}
+
+/* has_held_data, counting this process's writes not indexed yet. */
+static bool has_held_or_pending(int idx)
+{
+	return idx >= 0 && (pending.file[idx] || has_held_data(idx));
 }
 
 static off64_t held_size(int idx)
@@ -498,8 +508,8 @@ int js_sync_held(int fd)
 		return JS_NOT_HELD;
 	lock();
 	if (!js_running() && classify_fd(fd, &fi) && fi.regular) {
-		catch_up();
-		if (has_held_data(find_file(fi.dev, fi.ino))) {
+		catch_up_others();	/* an fsync need not index our writes */
+		if (has_held_or_pending(find_file(fi.dev, fi.ino))) {
 			append_barrier();
 			mark = tail_mark();
 		}
@@ -779,7 +789,7 @@ ssize_t js_hold_write(int fd, const struct iovec *iov, int cnt, off64_t off, enu
 	if (js_running() || !classify_fd(fd, &fi) || !fi.holdable || !fi.writable ||
 	    (pos == JS_AT_OFFSET && off < 0))
 		goto out;
-	catch_up_for_write();
+	catch_up_others();
 	if (fi.append && pos == JS_AT_CURSOR)
 		pos = JS_AT_END;
 	/* Linux appends a pwrite on an O_APPEND descriptor too. */
