@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1313,6 +1314,28 @@ JET_ERR js_engine_freeze(uint64_t snap, uint64_t timeout_ms, char *reason, size_
 	js_log("frozen: %u files, gate closed in %llu us", js_sh->nfiles,
 	       (unsigned long long)(js_sh->frozen_at_us - t0));
 	return JET_errSuccess;
+}
+
+/* ---- self-check -------------------------------------------------------- */
+
+static char taint_reason[JS_REASON_MAX];
+
+void js_freeze_taint(const char *fmt, ...)
+{
+	char buf[JS_REASON_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	js_log("freeze not consistent: %s", buf);
+	if (!taint_reason[0])
+		snprintf(taint_reason, sizeof taint_reason, "%s", buf);
+}
+
+const char *js_freeze_taint_reason(void)
+{
+	return taint_reason;
 }
 
 /* ---- drain ------------------------------------------------------------- */

@@ -136,6 +136,14 @@ void js_forget_fds(unsigned first, unsigned last);
 bool js_is_own_fd(int fd);
 void js_mark_own_fd(int fd, bool own);
 
+/*
+ * The freeze is known not to be consistent: something changed (or may have
+ * changed) a file in scope while frozen.  The first reason is kept and
+ * reported by Thaw and GetFreezeInfo (SPEC guarantee 4b).
+ */
+void js_freeze_taint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *js_freeze_taint_reason(void);	/* "" while consistent */
+
 JET_ERR js_engine_freeze(uint64_t snap, uint64_t timeout_ms, char *reason, size_t reason_len);
 /* 0 once drained; -1 with reason if a record could not be applied (the
  * rest stays held and journaled; call again to retry). */
